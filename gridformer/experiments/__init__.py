@@ -1,0 +1,3 @@
+"""Runnable experiments that turn the reference text's claims into checks."""
+
+__all__: list[str] = []
