@@ -1,0 +1,298 @@
+"""The two public entry points: :func:`solve` and :func:`update_stencil`."""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from gridformer.solvers.advection import Advection
+from gridformer.solvers.backend import get_backend
+from gridformer.solvers.boundary import describe_bc, parse_bc
+from gridformer.solvers.burgers import Burgers
+from gridformer.solvers.equation import Equation, Stability
+from gridformer.solvers.grid import Grid, as_grid, normalize_spacing
+from gridformer.solvers.heat import Heat
+from gridformer.solvers.reaction_diffusion import AllenCahn, FisherKPP, GrayScott
+from gridformer.solvers.wave import Wave
+
+__all__ = ["AUTO_DT_SAFETY", "EQUATIONS", "BlowUpError", "solve", "update_stencil"]
+
+EQUATIONS: dict[str, type[Equation]] = {
+    cls.name: cls for cls in (Heat, Advection, Burgers, Wave, FisherKPP, AllenCahn, GrayScott)
+}
+AUTO_DT_SAFETY = 0.9  # dt=None picks this fraction of the largest stable dt
+_PER_AXIS_PARAMS = ("diffusivity", "velocity")
+_CHECK_EVERY = 32  # steps between non-finite checks (also checked at every save)
+
+ProgressFn = Callable[..., Iterable[int]]
+
+
+class BlowUpError(FloatingPointError):
+    """A solve produced NaN/inf; the message names the step."""
+
+
+def equation_class(equation: str) -> type[Equation]:
+    """The :class:`Equation` subclass called ``equation``."""
+    if equation not in EQUATIONS:
+        msg = f"unknown equation {equation!r}; valid: {', '.join(EQUATIONS)}"
+        raise ValueError(msg)
+    return EQUATIONS[equation]
+
+
+def _spacing_text(spacing: tuple[float, ...]) -> str:
+    names = ("dy", "dx") if len(spacing) == 2 else ("dx",)
+    return ", ".join(f"{n}={h!r}" for n, h in zip(names, spacing, strict=True))
+
+
+def _choose_dt(eq: Equation, stab: Stability, dt: Any) -> tuple[float, str]:
+    """Check a given ``dt`` against ``stab`` or pick one; returns ``(dt, note)``."""
+    if dt is None:
+        if math.isinf(stab.dt_max):
+            msg = (
+                f"dt=None: nothing limits the step of {eq.name} with {eq.describe()}; "
+                "pass dt="
+            )
+            raise ValueError(msg)
+        chosen = AUTO_DT_SAFETY * stab.dt_max
+        return chosen, (f"dt=None: chose dt={chosen:.6g} = {AUTO_DT_SAFETY} x the largest stable "
+                        f"dt {stab.dt_max:.6g} ({stab.name} {stab.number(chosen):.3g} <= "
+                        f"{stab.limit:g})")
+    if isinstance(dt, bool) or not isinstance(dt, int | float | np.number):
+        msg = f"dt must be a number or None, got {dt!r}"
+        raise TypeError(msg)
+    dt = float(dt)
+    if not (math.isfinite(dt) and dt > 0):
+        msg = f"dt={dt!r} must be positive and finite"
+        raise ValueError(msg)
+    number = stab.number(dt)
+    if number > stab.limit * (1.0 + 1e-12):
+        msg = (
+            f"dt={dt!r} is unstable for {eq.name} with {eq.describe()}, "
+            f"{_spacing_text(eq.spacing)} "
+            f"({stab.name} {number:.6g} > {stab.limit:g}); use dt <= {stab.dt_max:.6g}"
+        )
+        raise ValueError(msg)
+    return dt, f"dt={dt!r} given ({stab.name} {number:.3g} <= {stab.limit:g})"
+
+
+def _check_steps(steps: Any, save_every: Any) -> tuple[int, int]:
+    values = []
+    for name, value in (("steps", steps), ("save_every", save_every)):
+        try:
+            number = operator.index(value)
+        except TypeError:
+            msg = f"{name} must be an integer, got {value!r}"
+            raise TypeError(msg) from None
+        if isinstance(value, bool) or number < 1:
+            msg = f"{name}={value!r} must be a positive integer"
+            raise ValueError(msg)
+        values.append(number)
+    steps, save_every = values
+    if steps % save_every:
+        divisors = [d for d in range(1, steps + 1) if steps % d == 0]
+        shown = ", ".join(map(str, divisors[:12])) + (", ..." if len(divisors) > 12 else "")
+        msg = (
+            f"save_every={save_every} does not divide steps={steps}; "
+            f"use a divisor of {steps}: {shown}"
+        )
+        raise ValueError(msg)
+    return steps, save_every
+
+
+def _netcdf_value(value: Any) -> Any:
+    """attrs must be str, numbers or 1-D number lists in NetCDF."""
+    if isinstance(value, bool | np.bool_):
+        return int(value)
+    if isinstance(value, tuple | list):
+        return [float(v) for v in value] if len(value) != 1 else float(value[0])
+    if value is None:
+        return "none"
+    return value
+
+
+def _attrs(eq: Equation, grid: Grid, dt: float, note: str, stab: Stability, bc_text: str,
+           steps: int, save_every: int, backend_name: str) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "equation": eq.name, "scheme": eq.scheme, "dt": dt, "dt_note": note,
+        "spacing": list(grid.spacing), "spatial_dims": " ".join(grid.spatial_dims),
+        "bc": bc_text, "steps": steps, "save_every": save_every, "backend": backend_name,
+        "cfl_name": stab.name, "cfl": stab.number(dt), "cfl_limit": stab.limit,
+        "dt_max": stab.dt_max, **eq.axis_numbers(dt),
+    }
+    for key, value in eq.scalar_params().items():
+        attrs[key] = _netcdf_value(getattr(eq, key, value))
+    for key in eq.field_params:  # grid-shaped parameters: only whether they were given
+        attrs[key] = "given" if eq.params.get(key) is not None else "none"
+    return attrs
+
+
+def solve(
+    equation: str,
+    u0: xr.DataArray | xr.Dataset | np.ndarray,
+    *,
+    steps: int,
+    dt: float | None = None,
+    bc: Any = "periodic",
+    save_every: int = 1,
+    spacing: float | tuple[float, ...] | None = None,
+    device: str = "cpu",
+    progress: ProgressFn | None = None,
+    **params: Any,
+) -> xr.Dataset:
+    """Solve ``equation`` from ``u0`` for ``steps`` explicit time steps.
+
+    Parameters
+    ----------
+    equation
+        ``"heat"``, ``"advection"``, ``"burgers"``, ``"wave"``, ``"fisher_kpp"``,
+        ``"allen_cahn"`` or ``"gray_scott"`` (see each module for the PDE and scheme).
+    u0
+        Initial state: ``xr.DataArray`` with dims ``("x",)`` / ``("y", "x")``, optionally with a
+        leading ``"sample"`` dim (solved as one batch), uniform coordinates in length units;
+        or an ndarray ``(X,)``, ``(Y, X)``, ``(S, Y, X)`` with ``spacing=``. For Gray-Scott an
+        ``xr.Dataset`` with variables ``u`` and ``v`` is accepted.
+    steps
+        Number of time steps.
+    dt
+        Time step (time units). ``None`` picks ``0.9`` x the largest stable step; the choice
+        is recorded in ``attrs["dt_note"]``. An unstable ``dt`` raises ``ValueError``.
+    bc
+        ``"periodic"``, ``"dirichlet"`` (wall value 0), ``"neumann"`` (zero flux), a
+        :class:`~gridformer.solvers.BoundaryCondition` (e.g. Dirichlet values), or
+        ``{dim: bc}``.
+    save_every
+        Keep every ``save_every``-th step; must divide ``steps``.
+    spacing
+        Grid spacing ``dx`` or ``(dy, dx)``; required for ndarray ``u0``.
+    device
+        ``"cpu"`` (compiled numba kernels), ``"cuda"``/``"cuda:N"`` (torch, float64),
+        ``"auto"`` (CUDA when present), ``"torch-cpu"`` (the torch code on CPU), ``"numpy"``
+        (plain array expressions, a reference).
+    progress
+        Optional wrapper ``progress(iterable, total=, desc=)`` yielding the step numbers
+        (e.g. :func:`gridformer.cli.common.progress`).
+    **params
+        Equation parameters and ``scheme=`` (e.g. ``diffusivity=(0.6, 0.3)``,
+        ``velocity=1.0, scheme="lax_wendroff"``, ``viscosity=0.01``, ``speed=1.0``).
+
+    Returns
+    -------
+    xr.Dataset
+        Variable ``u`` (and ``v`` for Gray-Scott), dims ``("time", [sample,] [y,] x)``,
+        float64, ``time`` in physical time (``0, save_every*dt, ..., steps*dt``); attrs record
+        the equation, scheme, dt (and ``dt_note``: how it was chosen), spacing, bc, parameters,
+        the CFL number (``cfl``, ``cfl_name``, ``cfl_limit``, ``dt_max``) and per-axis numbers
+        (``diffusion_numbers`` / ``courant_numbers``) where the scheme has them.
+
+    Raises
+    ------
+    ValueError
+        Bad names, dims, coordinates or values, or an unstable ``dt``.
+    BlowUpError
+        The solution became NaN/inf (the message names the step).
+    """
+    eq_cls = equation_class(equation)
+    if isinstance(u0, xr.Dataset):
+        if "u" not in u0:
+            msg = f"u0 as a Dataset needs a variable 'u', got {list(u0.data_vars)}"
+            raise ValueError(msg)
+        if "v" in u0 and "v0" in eq_cls.field_params:
+            params.setdefault("v0", u0["v"])
+        u0 = u0["u"]
+    grid = as_grid(u0, spacing)
+    eq = eq_cls(grid.spacing, params.pop("scheme", None), **params)
+    steps, save_every = _check_steps(steps, save_every)
+    bc_spec = parse_bc(bc, grid.spatial_dims)
+    state = {"u": grid.data}
+    for name in eq.field_params:
+        if eq.params.get(name) is not None:
+            state[name] = grid.field(eq.params[name], name)
+        elif name in eq.required_field_params:
+            msg = f"{eq.name} needs {name}= (an array like u0), or u0 as a Dataset"
+            raise ValueError(msg)
+    stab = eq.stability(state)
+    dt, note = _choose_dt(eq, stab, dt)
+    backend = get_backend(device)
+    integrator = eq.integrator(dt, backend, bc_spec, state)
+
+    n_saves = steps // save_every + 1
+    frames = {name: np.empty((n_saves, *grid.data.shape)) for name in eq.fields}  # (T, S, Y, X)
+    integrator.save(frames, 0)
+    step_numbers: Iterable[int] = range(1, steps + 1)
+    if progress is not None:
+        step_numbers = progress(step_numbers, total=steps, desc=f"solve {eq.name}")
+    _run(integrator, step_numbers, frames, save_every, eq, stab, dt, steps)
+
+    times = np.arange(n_saves) * save_every * dt
+    dims = ("time", *grid.dims)
+    coords = {"time": ("time", times, {"long_name": "time", "units": "1"}), **grid.coords}
+    data_vars = {name: (dims, grid.unpack(values), dict(grid.attrs))
+                 for name, values in frames.items()}
+    attrs = _attrs(eq, grid, dt, note, stab, describe_bc(bc_spec), steps, save_every, backend.name)
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def _run(integrator: Any, step_numbers: Iterable[int], frames: dict[str, np.ndarray],
+         save_every: int, eq: Equation, stab: Stability, dt: float, steps: int) -> None:
+    """Advance and save; stop with :class:`BlowUpError` at the first non-finite check."""
+    for n in step_numbers:
+        integrator.step()
+        if n % save_every == 0:
+            integrator.save(frames, n // save_every)
+        if (n % save_every == 0 or n % _CHECK_EVERY == 0) and integrator.nonfinite():
+            msg = (
+                f"{eq.name} solve blew up: non-finite values (NaN/inf) found at step {n} of "
+                f"{steps} (t={n * dt:.6g}); the {stab.name} was {stab.number(dt):.3g} (limit "
+                f"{stab.limit:g}) at the start; try a smaller dt or a smoother u0"
+            )
+            raise BlowUpError(msg)
+
+
+def update_stencil(equation: str, *, dt: float, spacing: float | tuple[float, ...],
+                   **params: Any) -> xr.DataArray:
+    """Coefficients of one explicit step of a linear scheme as an ``xr.DataArray``.
+
+    Parameters
+    ----------
+    equation
+        ``"heat"``, ``"advection"`` or ``"wave"`` (nonlinear equations raise ``ValueError``).
+    dt
+        Time step (time units).
+    spacing
+        ``dx`` (1-D) or ``(dy, dx)`` (2-D). A single number with a two-component
+        ``diffusivity``/``velocity`` means a 2-D grid with equal spacing.
+    **params
+        Equation parameters and ``scheme=``.
+
+    Returns
+    -------
+    xr.DataArray
+        Dims ``("dy", "dx")`` or ``("dx",)`` with integer offset coords; the weight at
+        ``(dy, dx)`` multiplies ``u[y + dy, x + dx]``. attrs: equation, scheme, dt, spacing,
+        parameters, CFL number (``stable`` is 1 when within the limit). For ``wave`` the
+        update also adds ``attrs["previous_weight"] * u^{n-1}``.
+    """
+    eq_cls = equation_class(equation)
+    ndim = len(np.atleast_1d(np.asarray(spacing, dtype=float)))
+    if ndim == 1 and any(np.size(params.get(name)) == 2 for name in _PER_AXIS_PARAMS):
+        ndim = 2
+    eq = eq_cls(normalize_spacing(spacing, ndim), params.pop("scheme", None), **params)
+    if not eq.linear:
+        eq.stencil(1.0)  # raises the nonlinear-equation error
+    if isinstance(dt, bool) or not isinstance(dt, int | float | np.number) or not (
+            math.isfinite(dt) and dt > 0):
+        msg = f"dt={dt!r} must be a positive finite number"
+        raise ValueError(msg)
+    stab = eq.stability(None)
+    attrs = {"long_name": "update stencil weight", "units": "1", "equation": eq.name,
+             "scheme": eq.scheme, "dt": float(dt), "spacing": list(eq.spacing),
+             "cfl_name": stab.name, "cfl": stab.number(float(dt)), "cfl_limit": stab.limit,
+             "stable": int(stab.number(float(dt)) <= stab.limit * (1 + 1e-12)),
+             **eq.axis_numbers(float(dt))}
+    attrs.update({k: _netcdf_value(getattr(eq, k, v)) for k, v in eq.scalar_params().items()})
+    attrs.update(eq.stencil_attrs())
+    return eq.stencil(float(dt)).to_dataarray(**attrs)

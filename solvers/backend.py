@@ -1,0 +1,199 @@
+"""Where the arithmetic runs: compiled numba kernels on CPU, array expressions with torch on CUDA.
+
+Both backends offer the same few operations on ``(S, Y + 2 gy, X + 2 gx)`` float64 buffers
+(stencil step, Burgers step, reaction step, non-finite check); the integrators in the equation
+modules are written once against this interface. torch is imported only when a torch backend
+is built.
+
+Devices:
+
+* ``"cpu"`` -- numba kernels (the default and the fast CPU path);
+* ``"auto"`` -- ``"cuda"`` when torch sees a GPU, else ``"cpu"`` (imports torch to ask);
+* ``"cuda"``, ``"cuda:N"`` -- torch on that GPU, float64;
+* ``"torch-cpu"`` -- the torch code on CPU (to test the CUDA path without a GPU);
+* ``"numpy"`` -- plain numpy array expressions (a reference for benchmarks and tests).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gridformer.solvers import kernels
+from gridformer.solvers.stencil import Stencil
+
+__all__ = ["DEVICES", "ArrayBackend", "NumbaBackend", "get_backend"]
+
+Array = Any  # numpy.ndarray or torch.Tensor, (S, Y + 2 gy, X + 2 gx) float64
+
+DEVICES = ("cpu", "auto", "cuda", "cuda:N", "torch-cpu", "numpy")
+
+
+class NumbaBackend:
+    """CPU backend: numpy buffers stepped by the compiled kernels of :mod:`.kernels`."""
+
+    name = "numba"
+    xp = np
+
+    def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(shape, dtype=np.float64)
+
+    def asarray(self, array: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(array, dtype=np.float64)
+
+    def to_numpy(self, buf: np.ndarray) -> np.ndarray:
+        return np.asarray(buf)
+
+    def prepare(self, stencil: Stencil) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        dys, dxs = kernels.offsets_for_kernel(stencil.offsets)
+        return dys, dxs, np.ascontiguousarray(stencil.weights)
+
+    def stencil_step(self, src: Array, dst: Array, prepared: Any, ghosts: tuple[int, int],
+                     prev: Array | None = None, beta: float = 0.0) -> None:
+        dys, dxs, weights = prepared
+        kernels.stencil_step(src, dst, dys, dxs, weights, int(ghosts[0]), int(ghosts[1]),
+                             dst if prev is None else prev, float(beta))
+
+    def burgers_step(self, src: Array, dst: Array, ghosts: tuple[int, int], dt: float,
+                     spacing: tuple[float, float], viscosity: float, flux: str) -> None:
+        kernels.burgers_step(src, dst, int(ghosts[0]), int(ghosts[1]), float(dt),
+                             float(spacing[0]), float(spacing[1]), float(viscosity),
+                             _FLUX_CODES[flux])
+
+    def react_step(self, u: Array, v: Array | None, u_out: Array, v_out: Array | None,
+                   ghosts: tuple[int, int], dt: float, kind: str, p0: float, p1: float) -> None:
+        kernels.react_step(u, u if v is None else v, u_out, u_out if v_out is None else v_out,
+                           int(ghosts[0]), int(ghosts[1]), float(dt), _REACTION_CODES[kind],
+                           float(p0), float(p1))
+
+    def nonfinite(self, buf: Array) -> bool:
+        return bool(kernels.nonfinite(buf))
+
+
+_FLUX_CODES = {"godunov": kernels.GODUNOV, "upwind": kernels.UPWIND}
+_REACTION_CODES = {"fisher_kpp": kernels.FISHER_KPP, "allen_cahn": kernels.ALLEN_CAHN,
+                   "gray_scott": kernels.GRAY_SCOTT}
+
+
+class ArrayBackend:
+    """Array-expression backend over numpy or torch (CPU or CUDA), same interface as numba's.
+
+    The linear stencil step accumulates shifted views into the destination in place (no
+    allocation per step); the nonlinear steps use plain array expressions.
+    """
+
+    def __init__(self, xp: Any, device: str = "cpu") -> None:
+        self.xp = xp
+        self.device = device
+        self.is_torch = xp is not np
+        self.name = f"torch:{device}" if self.is_torch else "numpy"
+        self._scratch: dict[tuple[int, ...], Any] = {}
+
+    def zeros(self, shape: tuple[int, ...]) -> Any:
+        if self.is_torch:
+            return self.xp.zeros(shape, dtype=self.xp.float64, device=self.device)
+        return np.zeros(shape, dtype=np.float64)
+
+    def asarray(self, array: np.ndarray) -> Any:
+        array = np.ascontiguousarray(array, dtype=np.float64)
+        if self.is_torch:
+            return self.xp.from_numpy(array).to(self.device)
+        return array
+
+    def to_numpy(self, buf: Any) -> np.ndarray:
+        return buf.detach().cpu().numpy() if self.is_torch else np.asarray(buf)
+
+    def prepare(self, stencil: Stencil) -> list[tuple[int, int, float]]:
+        offsets = stencil.offsets if stencil.ndim == 2 else np.column_stack(
+            [np.zeros(len(stencil.offsets), dtype=np.int64), stencil.offsets[:, 0]])
+        return [(int(dy), int(dx), float(w))
+                for (dy, dx), w in zip(offsets.tolist(), stencil.weights, strict=True)]
+
+    @staticmethod
+    def _shift(buf: Array, ghosts: tuple[int, int], dy: int, dx: int) -> Array:
+        gy, gx = ghosts
+        ny, nx = buf.shape[1] - 2 * gy, buf.shape[2] - 2 * gx
+        return buf[:, gy + dy:gy + dy + ny, gx + dx:gx + dx + nx]  # (S, Y, X) view
+
+    def stencil_step(self, src: Array, dst: Array, prepared: Any, ghosts: tuple[int, int],
+                     prev: Array | None = None, beta: float = 0.0) -> None:
+        out = self._shift(dst, ghosts, 0, 0)  # (S, Y, X) view of the interior
+        if beta != 0.0:
+            out[...] = self._shift(prev, ghosts, 0, 0)
+            out *= beta
+        else:
+            out[...] = 0.0
+        if self.is_torch:
+            for dy, dx, w in prepared:
+                out.add_(self._shift(src, ghosts, dy, dx), alpha=w)
+            return
+        scratch = self._scratch.get(out.shape)
+        if scratch is None:
+            scratch = self._scratch.setdefault(out.shape, np.empty(out.shape))
+        for dy, dx, w in prepared:
+            np.multiply(self._shift(src, ghosts, dy, dx), w, out=scratch)
+            np.add(out, scratch, out=out)
+
+    def burgers_step(self, src: Array, dst: Array, ghosts: tuple[int, int], dt: float,
+                     spacing: tuple[float, float], viscosity: float, flux: str) -> None:
+        u = self._shift(src, ghosts, 0, 0)
+        du = 0.0 * u
+        axes = ((0, 1), (1, 0)) if ghosts[0] else ((0, 1),)
+        for (ay, ax), h in zip(axes, (spacing[1], spacing[0]) if ghosts[0] else (spacing[1],),
+                               strict=True):
+            lo = self._shift(src, ghosts, -ay, -ax)
+            hi = self._shift(src, ghosts, ay, ax)
+            du = du - dt / h * (self._flux(u, hi, flux) - self._flux(lo, u, flux))
+            du = du + viscosity * dt / h**2 * (hi - 2.0 * u + lo)
+        self._shift(dst, ghosts, 0, 0)[...] = u + du
+
+    def _flux(self, left: Array, right: Array, kind: str) -> Array:
+        xp = self.xp
+        if kind == "godunov":
+            a = xp.clip(left, 0.0, None)
+            b = xp.clip(right, None, 0.0)
+            return xp.maximum(0.5 * a * a, 0.5 * b * b)
+        return xp.where(left + right >= 0.0, 0.5 * left * left, 0.5 * right * right)
+
+    def react_step(self, u: Array, v: Array | None, u_out: Array, v_out: Array | None,
+                   ghosts: tuple[int, int], dt: float, kind: str, p0: float, p1: float) -> None:
+        a = self._shift(u, ghosts, 0, 0)
+        out = self._shift(u_out, ghosts, 0, 0)
+        if kind == "fisher_kpp":
+            out += dt * p0 * a * (1.0 - a)
+        elif kind == "allen_cahn":
+            out += dt * p0 * (a - a * a * a)
+        else:
+            b = self._shift(v, ghosts, 0, 0)
+            uvv = a * b * b
+            out += dt * (p0 * (1.0 - a) - uvv)
+            self._shift(v_out, ghosts, 0, 0)[...] += dt * (uvv - (p0 + p1) * b)
+
+    def nonfinite(self, buf: Array) -> bool:
+        return not bool(self.xp.isfinite(buf).all())
+
+
+def get_backend(device: str) -> NumbaBackend | ArrayBackend:
+    """Backend for ``device`` (see the module docstring for the accepted names)."""
+    if not isinstance(device, str):
+        msg = f"device must be a string such as 'cpu' or 'cuda', got {device!r}"
+        raise TypeError(msg)
+    if device == "auto":
+        try:
+            import torch
+        except ImportError:  # pragma: no cover - torch is a dependency
+            return NumbaBackend()
+        return get_backend("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return NumbaBackend()
+    if device == "numpy":
+        return ArrayBackend(np)
+    if device == "torch-cpu" or device == "cuda" or device.startswith("cuda:"):
+        import torch
+
+        if device != "torch-cpu" and not torch.cuda.is_available():
+            msg = f"device={device!r} requested but torch sees no CUDA GPU; use 'cpu'"
+            raise ValueError(msg)
+        return ArrayBackend(torch, "cpu" if device == "torch-cpu" else device)
+    msg = f"unknown device {device!r}; valid: {', '.join(DEVICES)}"
+    raise ValueError(msg)

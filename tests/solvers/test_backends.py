@@ -1,0 +1,107 @@
+"""The numba, numpy and torch backends agree; samples are solved independently; no torch import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+from gridformer.solvers import solve
+
+CASES = [
+    ("heat", {"diffusivity": (0.4, 0.2)}, "neumann"),
+    ("advection", {"velocity": (0.5, -0.3), "scheme": "lax_wendroff"}, "periodic"),
+    ("burgers", {"viscosity": 0.05}, "periodic"),
+    ("burgers", {"viscosity": 0.0, "scheme": "upwind"}, "dirichlet"),
+    ("wave", {"speed": 0.7}, "periodic"),
+    ("allen_cahn", {"diffusivity": 0.2}, "neumann"),
+    ("fisher_kpp", {"rate": 0.5}, "periodic"),
+]
+
+
+def _state(rng, shape=(2, 6, 7)) -> xr.DataArray:
+    return xr.DataArray(rng.uniform(-1, 1, size=shape), dims=("sample", "y", "x"),
+                        coords={"y": np.arange(shape[1]) * 0.5, "x": np.arange(shape[2]) * 0.5})
+
+
+@pytest.mark.parametrize(("equation", "params", "bc"), CASES)
+def test_numpy_and_torch_backends_match_numba(equation, params, bc, rng):
+    u0 = _state(rng)
+    reference = solve(equation, u0, steps=6, bc=bc, **params)
+    for device in ("numpy", "torch-cpu"):
+        if device == "torch-cpu":
+            pytest.importorskip("torch")
+        other = solve(equation, u0, steps=6, bc=bc, device=device, **params)
+        np.testing.assert_allclose(other.u.values, reference.u.values, rtol=1e-12, atol=1e-13)
+        assert other.attrs["backend"] != reference.attrs["backend"]
+
+
+def test_gray_scott_backends_match(rng):
+    u = xr.DataArray(1 - 0.5 * rng.random((8, 8)), dims=("y", "x"),
+                     coords={"y": np.arange(8.0), "x": np.arange(8.0)})
+    v = 0.25 * rng.random((8, 8))
+    reference = solve("gray_scott", u, v0=v, steps=5)
+    other = solve("gray_scott", u, v0=v, steps=5, device="torch-cpu")
+    for name in ("u", "v"):
+        np.testing.assert_allclose(other[name].values, reference[name].values, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("equation", "params"), [("heat", {}), ("burgers", {"viscosity": 0.1})])
+def test_samples_are_independent(equation, params, rng):
+    u0 = _state(rng, (3, 5, 6))
+    batch = solve(equation, u0, steps=4, dt=0.02, **params)
+    for s in range(3):
+        single = solve(equation, u0.isel(sample=s), steps=4, dt=0.02, **params)
+        np.testing.assert_array_equal(batch.u.isel(sample=s).values, single.u.values)
+    assert batch.u.dims == ("time", "sample", "y", "x")
+
+
+def test_output_layout_and_attrs(rng):
+    u0 = _state(rng)
+    ds = solve("advection", u0, steps=6, save_every=3, dt=0.1, velocity=(0.5, 1.0))
+    assert ds.u.dims == ("time", "sample", "y", "x")
+    assert ds.u.dtype == np.float64
+    np.testing.assert_allclose(ds.time.values, [0.0, 0.3, 0.6])
+    np.testing.assert_array_equal(ds.x.values, u0.x.values)
+    assert ds.attrs["velocity"] == [0.5, 1.0]
+    assert ds.attrs["cfl_name"] == "Courant number"
+    assert ds.attrs["cfl"] == pytest.approx(0.2)
+    assert ds.attrs["spacing"] == [0.5, 0.5]
+    for value in ds.attrs.values():  # NetCDF-legal: str, numbers, lists of numbers
+        assert isinstance(value, str | int | float | list)
+        assert not isinstance(value, bool)
+    calls = []
+
+    def progress(iterable, total, desc):
+        calls.append((total, desc))
+        return iterable
+
+    solve("heat", u0, steps=4, progress=progress)
+    assert calls == [(4, "solve heat")]
+
+
+def test_importing_solvers_does_not_import_torch():
+    code = "import sys, gridformer.solvers; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_auto_device_and_per_axis_numbers(rng):
+    pytest.importorskip("torch")
+    u0 = _state(rng)
+    ds = solve("heat", u0, steps=2, dt=0.01, diffusivity=(0.5, 1.0), device="auto")
+    assert ds.attrs["backend"] in {"numba", "torch:cuda"}
+    np.testing.assert_allclose(ds.attrs["diffusion_numbers"], [0.02, 0.04])
+
+
+@pytest.mark.parametrize(("equation", "params"), [(e, p) for e, p, _ in CASES[:5:2]])
+def test_cuda_matches_cpu(equation, params, rng):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    u0 = _state(rng, (4, 32, 32))
+    cpu = solve(equation, u0, steps=20, **params)
+    gpu = solve(equation, u0, steps=20, device="cuda", **params)
+    np.testing.assert_allclose(gpu.u.values, cpu.u.values, rtol=1e-11, atol=1e-12)
