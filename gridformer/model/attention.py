@@ -1,0 +1,114 @@
+"""Scaled dot-product attention with an additive position bias: the one function that the model
+and the analysis both call (equinox style: attention weights as a pure function).
+
+Two paths behind one flag, giving the same output (tested to 1e-5):
+
+- fast (``return_weights=False``): :func:`torch.nn.functional.scaled_dot_product_attention`,
+  with the bias and the key mask folded into its additive ``attn_mask``; when there is neither,
+  ``attn_mask=None`` and no ``(B, H, N, N)`` tensor is ever built;
+- explicit (``return_weights=True``): ``softmax(q k^T * scale + bias)`` written out, returning
+  the weights for inspection.
+
+Logits of a query i and a key j::
+
+    logits[b, h, i, j] = scale * q[b, h, i] . k[b, h, j]   (if q and k are given)
+                       + bias[b, h, i, j]                  (broadcast; position terms)
+                       - inf                               (if key j is masked)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["attention"]
+
+
+def attention(
+    q: Tensor | None,
+    k: Tensor | None,
+    v: Tensor,
+    bias: Tensor | None = None,
+    key_mask: Tensor | None = None,
+    *,
+    dropout_p: float = 0.0,
+    scale: float | None = None,
+    return_weights: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """Multi-head attention of ``v`` under content logits ``q k^T`` plus an additive ``bias``.
+
+    Parameters
+    ----------
+    q, k
+        Queries and keys, ``(B, H, N, hd)``. Both None: no content term, the logits are the
+        bias alone (a fixed stencil).
+    v
+        Values, ``(B, H, N, hdv)``.
+    bias
+        Additive logits broadcastable to ``(B, H, N, N)``, e.g. ``(1, H, N, N)`` for a position
+        bias shared by the batch.
+    key_mask
+        ``(B, N)`` bool, True where a key may be attended to. Masked keys get weight exactly 0;
+        every query row needs at least one valid key.
+    dropout_p
+        Dropout on the attention weights (pass 0 in eval mode).
+    scale
+        Factor on ``q k^T``; default ``1 / sqrt(hd)``.
+    return_weights
+        False: fused kernel, weights not formed. True: explicit softmax, weights returned.
+
+    Returns
+    -------
+    out
+        ``(B, H, N, hdv)``.
+    weights
+        ``(B, H, N, N)`` attention weights (rows sum to 1 over valid keys; before dropout), or
+        None on the fast path.
+    """
+    if (q is None) != (k is None):
+        msg = "attention() needs both q and k, or neither (bias-only logits)"
+        raise ValueError(msg)
+    if q is None and bias is None:
+        msg = "attention() without q and k needs a bias"
+        raise ValueError(msg)
+    B, H, N, _ = v.shape
+    if return_weights:
+        return _explicit(q, k, v, bias, key_mask, dropout_p=dropout_p, scale=scale)
+
+    mask = _additive_mask(bias, key_mask, dtype=v.dtype)
+    if q is None:
+        # bias-only logits: zero queries/keys make q k^T vanish inside the fused kernel
+        q = k = v.new_zeros(B, H, N, 1)  # (B, H, N, 1)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
+    return out, None
+
+
+def _additive_mask(bias: Tensor | None, key_mask: Tensor | None, *, dtype: torch.dtype
+                   ) -> Tensor | None:
+    """Fold bias and key mask into SDPA's ``attn_mask`` (bool when there is no bias)."""
+    if key_mask is None:
+        return None if bias is None else bias.to(dtype)
+    keep = key_mask[:, None, None, :]  # (B, 1, 1, N)
+    if bias is None:
+        return keep
+    return bias.to(dtype).masked_fill(~keep, float("-inf"))  # (B, H, N, N)
+
+
+def _explicit(q: Tensor | None, k: Tensor | None, v: Tensor, bias: Tensor | None,
+              key_mask: Tensor | None, *, dropout_p: float, scale: float | None
+              ) -> tuple[Tensor, Tensor]:
+    B, H, N, _ = v.shape
+    logits = v.new_zeros(B, H, N, N)  # (B, H, N, N)
+    if q is not None and k is not None:
+        scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+        logits = logits + (q @ k.transpose(-2, -1)) * scale  # (B, H, N, N)
+    if bias is not None:
+        logits = logits + bias.to(logits.dtype)
+    if key_mask is not None:
+        logits = logits.masked_fill(~key_mask[:, None, None, :], float("-inf"))
+    weights = torch.softmax(logits, dim=-1)  # (B, H, N, N)
+    dropped = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
+    return dropped @ v, weights  # (B, H, N, hdv)

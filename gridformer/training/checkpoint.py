@@ -1,0 +1,187 @@
+"""Checkpoints: everything needed to resume training bitwise, written atomically.
+
+A checkpoint is a plain dict saved with :func:`torch.save` and read back with
+``torch.load(..., weights_only=True)`` (tensors, numbers, strings, lists, dicts only)::
+
+    format, model_class, config (dict), versions, seed, step,
+    model (state dict), optimizer, scheduler, rng {"torch", "cuda"}, history, extra
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import gridformer
+from gridformer._io import atomic_path
+
+__all__ = [
+    "FORMAT",
+    "load_checkpoint",
+    "load_model",
+    "model_config",
+    "save_checkpoint",
+    "unwrap",
+]
+
+FORMAT = "gridformer-checkpoint-1"
+# config fields that may differ between a checkpoint and the model it is loaded into
+_FREE_FIELDS = frozenset({"dropout"})
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The bare model inside a DistributedDataParallel / DataParallel wrapper."""
+    return getattr(model, "module", model)
+
+
+def model_config(model: nn.Module) -> dict[str, Any] | None:
+    """The model's config as a plain dict (dataclass configs via ``asdict``), or None."""
+    config = getattr(unwrap(model), "config", None)
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    return dict(config) if isinstance(config, dict) else None
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, *,
+                    optimizer: torch.optim.Optimizer | None = None,
+                    scheduler: Any | None = None, step: int = 0, seed: int | None = None,
+                    history: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
+                    ) -> Path:
+    """Write a checkpoint to ``path`` atomically (temp file + ``os.replace``).
+
+    Stores the model class name and config dict, package versions, ``seed``, ``step``, the
+    model / optimizer / scheduler state dicts, torch's CPU (and CUDA) RNG state, the training
+    ``history`` so far and any ``extra`` (plain data only).
+    """
+    bare = unwrap(model)
+    state = {
+        "format": FORMAT,
+        "model_class": type(bare).__name__,
+        "config": model_config(bare),
+        "versions": {"gridformer": gridformer.__version__, "torch": str(torch.__version__),
+                     "python": platform.python_version()},
+        "seed": seed,
+        "step": int(step),
+        "model": bare.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng": {"torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        "history": history,
+        "extra": extra or {},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | None = None, *,
+                    optimizer: torch.optim.Optimizer | None = None, scheduler: Any | None = None,
+                    restore_rng: bool = False, map_location: str | torch.device = "cpu"
+                    ) -> dict[str, Any]:
+    """Read a checkpoint (``weights_only=True``) and load it into the given objects.
+
+    Parameters
+    ----------
+    path
+        Checkpoint file from :func:`save_checkpoint`.
+    model, optimizer, scheduler
+        Objects to restore (each optional). The model's class and config must match the
+        checkpoint's (``dropout`` may differ).
+    restore_rng
+        Also restore torch's global RNG state (for bitwise resumption).
+    map_location
+        Where tensors are loaded (``torch.load``'s argument).
+
+    Returns
+    -------
+    The checkpoint dict (``step``, ``seed``, ``config``, ``history``, ...).
+
+    Raises
+    ------
+    ValueError
+        Not a gridformer checkpoint, or class/config/state incompatible with ``model``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        msg = f"checkpoint {str(path)!r} does not exist"
+        raise FileNotFoundError(msg)
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        msg = f"{str(path)!r} is not a gridformer checkpoint (format {FORMAT!r})"
+        raise ValueError(msg)
+    if model is not None:
+        _check_compatible(path, state, unwrap(model))
+        try:
+            unwrap(model).load_state_dict(state["model"])
+        except RuntimeError as error:
+            msg = f"checkpoint {str(path)!r} does not fit the model: {error}"
+            raise ValueError(msg) from None
+    if optimizer is not None:
+        if state["optimizer"] is None:
+            msg = f"checkpoint {str(path)!r} holds no optimizer state"
+            raise ValueError(msg)
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        if state["scheduler"] is None:
+            msg = f"checkpoint {str(path)!r} holds no scheduler state"
+            raise ValueError(msg)
+        scheduler.load_state_dict(state["scheduler"])
+    if restore_rng:
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    return state
+
+
+def load_model(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu"
+               ) -> nn.Module:
+    """Rebuild the model stored in a checkpoint (GridFormer, LocalCNN or FNO) in eval mode."""
+    from gridformer.model import FNO, GridFormer, GridFormerConfig, LocalCNN
+
+    state = torch.load(Path(path), map_location=map_location, weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        msg = f"{str(path)!r} is not a gridformer checkpoint (format {FORMAT!r})"
+        raise ValueError(msg)
+    kind, config = state["model_class"], dict(state["config"] or {})
+    if kind == "GridFormer":
+        model: nn.Module = GridFormer(GridFormerConfig.from_dict(config))
+    elif kind in ("LocalCNN", "FNO"):
+        cls = LocalCNN if kind == "LocalCNN" else FNO
+        model = cls(config.pop("in_features"), config.pop("out_features"), **config)
+    else:
+        msg = f"checkpoint {str(path)!r} holds a {kind}, which load_model cannot rebuild"
+        raise ValueError(msg)
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+def _check_compatible(path: Path, state: dict[str, Any], model: nn.Module) -> None:
+    if state["model_class"] != type(model).__name__:
+        msg = (
+            f"checkpoint {str(path)!r} holds a {state['model_class']}, not a "
+            f"{type(model).__name__}"
+        )
+        raise ValueError(msg)
+    saved, current = state["config"], model_config(model)
+    if saved is None or current is None:
+        return
+    keys = sorted((set(saved) | set(current)) - _FREE_FIELDS)
+    diffs = [f"{k}={saved.get(k)!r} (checkpoint) vs {current.get(k)!r} (model)"
+             for k in keys if _normalise(saved.get(k)) != _normalise(current.get(k))]
+    if diffs:
+        msg = (
+            f"checkpoint {str(path)!r} was written for an incompatible config: "
+            + "; ".join(diffs)
+        )
+        raise ValueError(msg)
+
+
+def _normalise(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value

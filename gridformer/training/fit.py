@@ -1,0 +1,369 @@
+"""``fit``: the training loop (AdamW, warmup + cosine, clipping, AMP on CUDA, checkpoints, DDP).
+
+Reproducibility: the batches of epoch ``e`` are a permutation drawn from ``seed + e``
+(:class:`~torch.utils.data.DistributedSampler`, also in single-process runs), so step ``s`` always
+sees the same batch; torch's global RNG (dropout) is seeded with ``seed`` at the start and saved
+in checkpoints. Resuming from a checkpoint therefore reproduces an uninterrupted run bitwise on
+CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import (
+    BatchSampler,
+    Dataset,
+    DistributedSampler,
+    TensorDataset,
+    default_collate,
+)
+
+from gridformer.training import distributed
+from gridformer.training.checkpoint import load_checkpoint, save_checkpoint
+from gridformer.training.losses import get_loss, lat_weighted_mse
+
+__all__ = [
+    "History",
+    "NonFiniteLossError",
+    "evaluate",
+    "fit",
+    "resolve_device",
+    "warmup_cosine",
+]
+
+
+class NonFiniteLossError(FloatingPointError, ValueError):
+    """The training loss became NaN or infinite (names the step and batch)."""
+
+
+@dataclass
+class History:
+    """Metrics recorded by :func:`fit` (one entry per optimiser step, or per evaluation)."""
+
+    step: list[int] = field(default_factory=list)  # optimiser step (0-based)
+    epoch: list[int] = field(default_factory=list)  # epoch of each step
+    train_loss: list[float] = field(default_factory=list)  # batch loss at each step
+    lr: list[float] = field(default_factory=list)  # learning rate used at each step
+    val_step: list[int] = field(default_factory=list)  # step after which val ran
+    val_loss: list[float] = field(default_factory=list)
+    epoch_loss: list[float] = field(default_factory=list)  # mean train loss per full epoch
+    seconds: float = 0.0  # wall time of the (last) fit call
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON / checkpoint friendly)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> History:
+        return cls(**values)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else through :class:`torch.device`."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """LR factor for :class:`torch.optim.lr_scheduler.LambdaLR`: linear warmup to 1 over
+    ``warmup_steps``, then a half cosine towards 0 at ``total_steps``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / (warmup_steps + 1)
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+def _as_dataset(data: Any, name: str) -> Dataset:
+    """Accept a map-style Dataset of (inputs, target) pairs or a pair of arrays/tensors."""
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, Sequence) and len(data) == 2 and all(hasattr(a, "shape") for a in data):
+        inputs, targets = (torch.as_tensor(np.asarray(a)) if not isinstance(a, Tensor) else a
+                           for a in data)
+        if inputs.shape[0] != targets.shape[0]:
+            msg = f"{name}: {inputs.shape[0]} inputs but {targets.shape[0]} targets"
+            raise ValueError(msg)
+        return TensorDataset(inputs.float(), targets if not targets.is_floating_point()
+                             else targets.float())
+    msg = (
+        f"{name} must be a torch Dataset of (inputs, target) pairs or a tuple (inputs, targets) "
+        f"of arrays, not {type(data).__name__}"
+    )
+    raise TypeError(msg)
+
+
+def _collate(dataset: Dataset, index: list[int]) -> tuple[Tensor, Tensor]:
+    if isinstance(dataset, TensorDataset):
+        inputs, targets = dataset.tensors[:2]
+        return inputs[index], targets[index]
+    batch = default_collate([dataset[i] for i in index])
+    return batch[0], batch[1]
+
+
+def _batch_mask(layout: Any, index: list[int], n_samples: int) -> Tensor | None:
+    """Per-sample valid masks when ``layout.valid`` has one row per training sample."""
+    valid = getattr(layout, "valid", None)
+    if valid is None or valid.ndim != 2 or valid.shape[0] in (1,) or bool(valid.all()):
+        return None
+    if valid.shape[0] == n_samples:
+        return valid[index]
+    return None
+
+
+def _loss_fn(loss: str | Callable[..., Tensor], layout: Any) -> Callable[..., Tensor]:
+    if loss == "lat_weighted_mse":
+        if not getattr(layout, "is_geographic", False):
+            msg = "loss='lat_weighted_mse' needs a geographic (lat/lon) layout"
+            raise ValueError(msg)
+        lat_dim = layout.spatial_dims[0]
+        lat = layout.centers()[lat_dim]
+        return lambda pred, target, mask=None: lat_weighted_mse(pred, target, lat, mask)
+    return get_loss(loss)
+
+
+def _call_loss(fn: Callable[..., Tensor], prediction: Tensor, target: Tensor,
+               mask: Tensor | None) -> Tensor:
+    if mask is not None and prediction.ndim == 3:
+        return fn(prediction, target, mask)
+    return fn(prediction, target)
+
+
+def fit(
+    model: nn.Module,
+    train_data: Dataset | tuple[Any, Any],
+    *,
+    layout: Any,
+    loss: str | Callable[..., Tensor] = "mse",
+    steps: int | None = None,
+    epochs: int | None = None,
+    lr: float = 1e-3,
+    batch_size: int = 32,
+    val_data: Dataset | tuple[Any, Any] | None = None,
+    val_layout: Any | None = None,
+    warmup_steps: int | None = None,
+    weight_decay: float = 0.01,
+    grad_clip: float | None = 1.0,
+    device: str | torch.device = "auto",
+    amp: bool | None = None,
+    seed: int = 0,
+    checkpoint_path: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
+    resume_from: str | os.PathLike[str] | None = None,
+    progress: bool | None = None,
+) -> History:
+    """Train ``model`` on ``(inputs (N, D), target)`` pairs; returns the :class:`History`.
+
+    Parameters
+    ----------
+    model
+        A GridFormer or baseline: ``model(tokens, layout, mask=...) -> output.prediction``.
+    train_data, val_data
+        Map-style datasets of pairs, or tuples ``(inputs (S, N, D), targets (S, ...))``.
+    layout
+        The ``TokenLayout`` of the inputs (passed to the model). If ``layout.valid`` has one row
+        per training sample, each batch gets its rows as ``mask`` (model and loss).
+    val_layout
+        Layout of ``val_data`` when its ``valid`` rows differ from the training ones
+        (default: ``layout``).
+    loss
+        "mse", "lat_weighted_mse" (latitudes from ``layout.centers()``), "cross_entropy", or a
+        callable ``(prediction, target[, mask]) -> scalar``.
+    steps, epochs
+        Training length: exactly one of them.
+    lr, weight_decay
+        AdamW settings (weight decay on >= 2-D parameters only, nanoGPT style).
+    batch_size
+        Samples per step (per process under torchrun).
+    warmup_steps
+        Linear warmup length; default 5% of the steps. Then cosine decay to 0.
+    grad_clip
+        Max global gradient norm (None: no clipping).
+    device
+        "auto" (CUDA if available), "cpu", "cuda", ...
+    amp
+        bfloat16 autocast; default on for CUDA. Ignored on CPU.
+    seed
+        Seeds the batch order and torch's global RNG (dropout). Stored in checkpoints.
+    checkpoint_path
+        Where checkpoints go; may contain ``{step}`` (e.g. ``"ckpt_{step}.pt"``). Written every
+        ``checkpoint_every`` steps and at the end.
+    resume_from
+        A checkpoint to continue from (model, optimizer, scheduler, RNG, step, history).
+    progress
+        tqdm bar with the loss; default: only when stderr is a terminal.
+
+    Raises
+    ------
+    NonFiniteLossError
+        (a ValueError) when the loss is NaN/inf, naming the step, epoch and batch index.
+    ValueError
+        Bad lengths, or a prediction that does not fit the targets.
+    """
+    if (steps is None) == (epochs is None):
+        msg = (
+            f"pass exactly one of steps= or epochs= (got steps={steps}, "
+            f"epochs={epochs})"
+        )
+        raise ValueError(msg)
+    if batch_size < 1:
+        msg = f"batch_size={batch_size} must be >= 1"
+        raise ValueError(msg)
+    started = time.perf_counter()
+    dataset = _as_dataset(train_data, "train_data")
+    val_set = _as_dataset(val_data, "val_data") if val_data is not None else None
+    if len(dataset) == 0:
+        msg = "train_data is empty"
+        raise ValueError(msg)
+    loss_fn = _loss_fn(loss, layout)
+    val_layout = layout if val_layout is None else val_layout
+
+    device = resolve_device(device)
+    ctx, device = distributed.setup(device)
+    bar: Any = _NoBar()
+    try:
+        use_amp = device.type == "cuda" and amp is not False
+        sampler = DistributedSampler(dataset, num_replicas=ctx.world, rank=ctx.rank, shuffle=True,
+                                     seed=seed)
+        per_epoch = math.ceil(len(sampler) / batch_size)
+        total = steps if steps is not None else epochs * per_epoch
+        warmup = round(0.05 * total) if warmup_steps is None else warmup_steps
+
+        model.to(device)
+        decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+        no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": weight_decay},
+             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, total))
+        history, start = History(), 0
+        if resume_from is not None:
+            state = load_checkpoint(resume_from, model, optimizer=optimizer, scheduler=scheduler,
+                                    restore_rng=True)
+            start = state["step"]
+            history = History.from_dict(state["history"]) if state["history"] else History()
+        else:
+            torch.manual_seed(seed)
+        net = distributed.wrap(model, ctx, device)
+
+        def checkpoint(step: int) -> None:
+            if checkpoint_path is None or not ctx.is_main:
+                return
+            path = str(checkpoint_path).format(step=step)
+            save_checkpoint(path, model, optimizer=optimizer, scheduler=scheduler, step=step,
+                            seed=seed, history=history.to_dict())
+
+        show = sys.stderr.isatty() if progress is None else progress
+        bar = _bar(total, start, show and ctx.is_main)
+        batches: list[list[int]] = []
+        for step in range(start, total):
+            epoch, b = divmod(step, per_epoch)
+            if b == 0 or not batches:
+                sampler.set_epoch(epoch)
+                batches = list(BatchSampler(sampler, batch_size, drop_last=False))
+            net.train()
+            index = batches[b]
+            inputs, target = (t.to(device) for t in _collate(dataset, index))
+            mask = _batch_mask(layout, index, len(dataset))
+            mask = mask.to(device) if mask is not None else None
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                prediction = net(inputs, layout, mask=mask).prediction
+                value = _call_loss(loss_fn, prediction.float(), target, mask)
+            if not torch.isfinite(value):
+                msg = (
+                    f"loss is {value.item()} at step {step} (epoch {epoch}, batch {b}, samples "
+                    f"{index[:8]}{'...' if len(index) > 8 else ''}); lower lr={lr} or check the "
+                    f"data for NaN/inf"
+                )
+                raise NonFiniteLossError(msg)
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            if grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            history.lr.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+
+            loss_value = ctx.mean(float(value.item()), device)
+            history.step.append(step)
+            history.epoch.append(epoch)
+            history.train_loss.append(loss_value)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.4g}", refresh=False)
+            end_of_epoch = b == per_epoch - 1
+            if end_of_epoch:
+                losses = [v for v, e in zip(history.train_loss, history.epoch, strict=True)
+                          if e == epoch]
+                history.epoch_loss.append(float(np.mean(losses)))
+            if val_set is not None and (end_of_epoch or step == total - 1):
+                history.val_step.append(step)
+                history.val_loss.append(evaluate(net, val_set, layout=val_layout, loss=loss,
+                                                 batch_size=batch_size, device=device,
+                                                 amp=use_amp))
+            if checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < total:
+                checkpoint(step + 1)
+        history.seconds = time.perf_counter() - started
+        checkpoint(total)
+    finally:
+        bar.close()
+        ctx.close()
+    return history
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Dataset | tuple[Any, Any], *, layout: Any,
+             loss: str | Callable[..., Tensor] = "mse", batch_size: int = 32,
+             device: str | torch.device = "auto", amp: bool = False) -> float:
+    """Mean loss of ``model`` over ``data`` (in order, eval mode), weighted by batch size."""
+    dataset = _as_dataset(data, "data")
+    loss_fn = _loss_fn(loss, layout)
+    device = resolve_device(device)
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for lo in range(0, len(dataset), batch_size):
+        index = list(range(lo, min(lo + batch_size, len(dataset))))
+        inputs, target = (t.to(device) for t in _collate(dataset, index))
+        mask = _batch_mask(layout, index, len(dataset))
+        mask = mask.to(device) if mask is not None else None
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            prediction = model(inputs, layout, mask=mask).prediction
+        total += float(_call_loss(loss_fn, prediction.float(), target, mask)) * len(index)
+        count += len(index)
+    model.train(was_training)
+    return total / count
+
+
+def _bar(total: int, start: int, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=start, desc="train", leave=False)
+
+
+class _NoBar(contextlib.nullcontext):
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, **kwargs: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+

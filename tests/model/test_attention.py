@@ -1,0 +1,81 @@
+"""The one attention function: fused == explicit, masking, no (B, H, N, N) on the bare fast path."""
+
+import importlib
+
+import pytest
+import torch
+
+from gridformer.model import attention
+
+# the package re-exports the function under the module's name; fetch the module itself
+attention_module = importlib.import_module("gridformer.model.attention")
+
+B, H, N, HD = 2, 3, 12, 5
+
+
+@pytest.fixture
+def qkv():
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(B, H, N, HD, generator=g) for _ in range(3))
+    bias = torch.randn(1, H, N, N, generator=g)
+    mask = torch.ones(B, N, dtype=torch.bool)
+    mask[0, [1, 4, 7]] = False
+    mask[1, -2:] = False
+    return q, k, v, bias, mask
+
+
+CASES = [(c, b, m) for c in (False, True) for b in (False, True) for m in (False, True)
+         if c or b]  # (content, bias, mask); bias-only logits need a bias
+
+
+@pytest.mark.parametrize(("content", "use_bias", "use_mask"), CASES)
+def test_fused_equals_explicit(qkv, content, use_bias, use_mask):
+    q, k, v, bias, mask = qkv
+    args = (q if content else None, k if content else None, v,
+            bias if use_bias else None, mask if use_mask else None)
+    fast, none = attention(*args)
+    slow, weights = attention(*args, return_weights=True)
+    assert none is None
+    assert fast.shape == (B, H, N, HD)
+    assert weights.shape == (B, H, N, N)
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=0)
+
+
+def test_rows_sum_to_one_over_valid_keys_and_zero_on_masked(qkv):
+    q, k, v, bias, mask = qkv
+    _, w = attention(q, k, v, bias, mask, return_weights=True)
+    keep = mask[:, None, None, :].expand_as(w)
+    assert torch.all(w[~keep] == 0)
+    torch.testing.assert_close(w.sum(-1), torch.ones(B, H, N), atol=1e-6, rtol=0)
+
+
+def test_fast_path_without_bias_or_mask_passes_no_attn_mask(qkv, monkeypatch):
+    q, k, v, _, mask = qkv
+    seen = []
+    real = attention_module.F.scaled_dot_product_attention
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("attn_mask"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(attention_module.F, "scaled_dot_product_attention", spy)
+    attention(q, k, v)
+    assert seen[-1] is None
+    attention(q, k, v, key_mask=mask)  # mask only: a (B, 1, 1, N) bool, not (B, H, N, N)
+    assert seen[-1].shape == (B, 1, 1, N)
+    assert seen[-1].dtype == torch.bool
+
+
+def test_bias_only_logits_are_softmax_of_bias(qkv):
+    _, _, v, bias, _ = qkv
+    out, w = attention(None, None, v, bias, return_weights=True)
+    torch.testing.assert_close(w, torch.softmax(bias, -1).expand(B, H, N, N))
+    torch.testing.assert_close(out, torch.softmax(bias, -1) @ v)
+
+
+def test_bad_arguments(qkv):
+    q, _, v, _, _ = qkv
+    with pytest.raises(ValueError, match="both q and k, or neither"):
+        attention(q, None, v)
+    with pytest.raises(ValueError, match="needs a bias"):
+        attention(None, None, v)

@@ -1,0 +1,216 @@
+"""GridFormer: shapes, position modes, fused == explicit, masking, unseen grids, bad input."""
+
+import dataclasses
+
+import pytest
+import torch
+
+import gridformer.model.gridformer as gridformer_module
+from gridformer.model import TINY, GridFormer, GridFormerOutput
+from gridformer.tokenize import TokenLayout
+
+B, D, OUT, H = 2, 5, 3, 4  # (3, 4) grid: N = 12 tokens; dim C = 16; depth 2
+
+
+def make(layout_shape=(3, 4), **change):
+    cfg = dataclasses.replace(TINY, in_features=D, out_features=OUT, heads=H,
+                              reference_grid=(3, 4), **change)
+    torch.manual_seed(0)
+    model = GridFormer(cfg).eval()
+    layout = TokenLayout.for_grid(layout_shape, patch_size=1, periodic=True)
+    tokens = torch.randn(B, layout.n_tokens, D)
+    return model, layout, tokens
+
+
+POSITIONS = [
+    {"position": "absolute"},
+    {"position": "sincos"},
+    {"position": "relative"},
+    {"position": "geodesic"},
+    {"position": "none"},
+    {"position": "relative", "distance_bias": 0.5},
+    {"position": "relative", "relative_content": True},
+    {"position": "relative", "content_attention": False, "relative_content": True},
+]
+
+
+@pytest.mark.parametrize("change", POSITIONS, ids=lambda c: "-".join(map(str, c.values())))
+def test_field_head_shapes_and_fused_equals_explicit(change):
+    model, layout, tokens = make(**change)
+    fast = model(tokens, layout)
+    slow = model(tokens, layout, return_attention=True)
+    assert isinstance(fast, GridFormerOutput)
+    assert fast.prediction.shape == (B, 12, OUT)
+    assert fast.features.shape == (B, 12, 16)
+    assert fast.attention is None
+    assert len(slow.attention) == 2
+    assert all(a.shape == (B, H, 12, 12) for a in slow.attention)
+    torch.testing.assert_close(fast.prediction, slow.prediction, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(("head", "pool"), [("index", "mean"), ("class", "cls")])
+def test_pooled_heads(head, pool):
+    model, layout, tokens = make(head=head, pool=pool)
+    out = model(tokens, layout, return_attention=True)
+    assert out.prediction.shape == (B, OUT)
+    assert out.features.shape == (B, 12, 16)
+    n = 13 if pool == "cls" else 12  # class token first
+    assert out.attention[0].shape == (B, H, n, n)
+    torch.testing.assert_close(model(tokens, layout).prediction, out.prediction, atol=1e-5,
+                               rtol=0)
+
+
+def test_masked_keys_get_zero_weight_and_rows_sum_to_one():
+    model, layout, tokens = make(position="relative", distance_bias=0.3)
+    mask = torch.ones(B, 12, dtype=torch.bool)
+    mask[0, [0, 5]] = False
+    mask[1, 11] = False
+    out = model(tokens, layout, return_attention=True, mask=mask)
+    for w in out.attention:
+        keep = mask[:, None, None, :].expand_as(w)
+        assert torch.all(w[~keep] == 0)
+        torch.testing.assert_close(w.sum(-1), torch.ones(B, H, 12), atol=1e-6, rtol=0)
+    torch.testing.assert_close(model(tokens, layout, mask=mask).prediction, out.prediction,
+                               atol=1e-5, rtol=0)
+
+
+def test_layout_valid_masks_keys():
+    model, layout, tokens = make()
+    valid = torch.ones(B, 12, dtype=torch.bool)
+    valid[:, 3] = False
+    masked_layout = dataclasses.replace(layout, valid=valid)
+    w = model(tokens, masked_layout, return_attention=True).attention[0]
+    assert torch.all(w[..., 3] == 0)
+
+
+def test_invalid_tokens_do_not_change_valid_outputs():
+    model, layout, tokens = make(position="relative")
+    mask = torch.ones(B, 12, dtype=torch.bool)
+    mask[:, 7] = False
+    a = model(tokens, layout, mask=mask).prediction
+    tokens2 = tokens.clone()
+    tokens2[:, 7] = 1e3
+    b = model(tokens2, layout, mask=mask).prediction
+    torch.testing.assert_close(a[:, mask[0]], b[:, mask[0]])
+
+
+def test_sample_without_valid_token_is_an_error():
+    model, layout, tokens = make()
+    mask = torch.ones(B, 12, dtype=torch.bool)
+    mask[1] = False
+    with pytest.raises(ValueError, match=r"samples \[1\] have no valid token"):
+        model(tokens, layout, mask=mask)
+
+
+@pytest.mark.parametrize("change", [{"position": "relative"}, {"position": "geodesic"},
+                                    {"position": "absolute"}, {"position": "sincos"}])
+def test_runs_on_a_grid_size_never_seen(change):
+    model, _, _ = make(**change)
+    for shape in [(5, 7), (9, 2)]:
+        layout = TokenLayout.for_grid(shape, patch_size=1, periodic=True)
+        out = model(torch.randn(B, layout.n_tokens, D), layout)
+        assert out.prediction.shape == (B, layout.n_tokens, OUT)
+        assert torch.isfinite(out.prediction).all()
+
+
+def test_relative_bias_is_translation_equivariant_on_periodic_grid():
+    model, layout, tokens = make(position="relative")
+    grid = tokens.reshape(B, 3, 4, D)
+    shifted = torch.roll(grid, shifts=(1, 2), dims=(1, 2)).reshape(B, 12, D)
+    a = model(tokens, layout).prediction.reshape(B, 3, 4, OUT)
+    b = model(shifted, layout).prediction.reshape(B, 3, 4, OUT)
+    torch.testing.assert_close(torch.roll(a, shifts=(1, 2), dims=(1, 2)), b, atol=1e-5, rtol=0)
+
+
+def test_geodesic_on_lat_lon_layout_uses_km():
+    model, _, _ = make(position="geodesic", distance_scale_km=1000.0)
+    with torch.no_grad():
+        model.distance.strength.fill_(2.0)
+    layout = TokenLayout.for_grid((6, 8), patch_size=2, dims=("lat", "lon"))
+    tokens = torch.randn(B, layout.n_tokens, D)
+    w = model(tokens, layout, return_attention=True).attention[0]
+    bias = model._position_bias(model._geometry(layout, torch.device("cpu")))
+    d = layout.distances()
+    torch.testing.assert_close(bias[0, 0], -2.0 * d / 1000.0)
+    assert w.shape == (B, H, 12, 12)
+
+
+def test_geometry_is_cached_per_layout(monkeypatch):
+    model, layout, tokens = make(position="relative")
+    calls = []
+    real = gridformer_module.relative_index
+    monkeypatch.setattr(gridformer_module, "relative_index",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    for _ in range(3):
+        model(tokens, layout)
+    assert len(calls) == 1
+    model(tokens, TokenLayout.for_grid((3, 4), patch_size=1, periodic=True))
+    assert len(calls) == 2
+
+
+def test_patch_offsets_are_in_patch_units():
+    cfg = dataclasses.replace(TINY, in_features=4, position="relative", max_relative_offset=3)
+    model = GridFormer(cfg)
+    layout = TokenLayout.for_grid((6, 6), patch_size=2, periodic=True)  # (3, 3) patches
+    geo = model._geometry(layout, torch.device("cpu"))
+    col = model.relative.offset_to_column
+    # token 0 = patch (0, 0), token 1 = patch (0, 1): offset (0, +1) patch = 2 cells
+    assert geo.rel_index[0, 1] == col((0, 1))
+    assert geo.rel_index[1, 0] == col((0, -1))
+    assert geo.rel_index[0, 3] == col((1, 0))
+
+
+def test_token_feature_size_mismatch():
+    model, layout, _ = make()
+    with pytest.raises(ValueError, match=r"tokens have D=4 features per token but "
+                                         r"config.in_features=5"):
+        model(torch.randn(B, 12, 4), layout)
+
+
+def test_token_count_mismatch():
+    model, layout, _ = make()
+    with pytest.raises(ValueError, match=r"tokens have N=10 tokens but layout.n_tokens=12"):
+        model(torch.randn(B, 10, D), layout)
+
+
+def test_tokens_must_be_3d_tensor():
+    model, layout, _ = make()
+    with pytest.raises(TypeError, match=r"tokens must be a \(B, N, D\) torch.Tensor"):
+        model(torch.randn(12, D), layout)
+
+
+def test_absolute_table_cannot_serve_other_dimensionality():
+    model, _, _ = make(position="absolute")
+    layout_1d = TokenLayout.for_grid(12, patch_size=1, periodic=True)
+    with pytest.raises(ValueError, match=r"learned on a 2-D reference_grid=\(3, 4\) and "
+                                         r"cannot be resampled to a 1-D layout"):
+        model(torch.randn(B, 12, D), layout_1d)
+
+
+def test_relative_table_ndim_must_match_layout():
+    model, _, _ = make(position="relative")
+    layout_1d = TokenLayout.for_grid(12, patch_size=1, periodic=True)
+    with pytest.raises(ValueError, match=r"1-D token offsets but config.ndim=2"):
+        model(torch.randn(B, 12, D), layout_1d)
+
+
+def test_one_dimensional_model():
+    model, _, _ = make(position="relative", ndim=1)
+    layout = TokenLayout.for_grid(12, patch_size=1, periodic=True)
+    out = model(torch.randn(B, 12, D), layout, return_attention=True)
+    assert out.prediction.shape == (B, 12, OUT)
+
+
+@pytest.mark.parametrize("position", ["relative", "sincos", "absolute"])
+def test_space_time_tokens(position):
+    xr = pytest.importorskip("xarray")
+    from gridformer.tokenize import PatchTokenizer
+
+    da = xr.DataArray(torch.randn(2, 3, 4, 6).numpy(), dims=("sample", "time", "y", "x"))
+    tokens, layout = PatchTokenizer(patch_size=2, time_patch=1).encode(da)
+    assert tokens.shape == (2, 18, 4)  # 3 frames x (2 x 3) patches
+    cfg = dataclasses.replace(TINY, in_features=4, ndim=3, position=position,
+                              reference_grid=(2, 3))
+    out = GridFormer(cfg)(tokens, layout, return_attention=True)
+    assert out.prediction.shape == (2, 18, 1)
+    assert out.attention[0].shape == (2, 2, 18, 18)

@@ -1,0 +1,51 @@
+"""Position encodings: resampling, sincos table, relative index."""
+
+import pytest
+import torch
+
+from gridformer.model import relative_index, resample_absolute, sincos_embedding
+from gridformer.model.position import RelativePositionBias
+
+
+def test_resample_is_identity_on_same_grid():
+    table = torch.randn(3, 5, 7)
+    assert resample_absolute(table, (3, 5)) is table
+
+
+def test_resample_non_square_each_axis_on_its_own():
+    # a table varying along width only stays constant along height after resampling
+    row = torch.linspace(-1, 1, 6)
+    table = row.reshape(1, 6, 1).expand(4, 6, 2).contiguous()  # (4, 6, C=2)
+    out = resample_absolute(table, (9, 11))
+    assert out.shape == (9, 11, 2)
+    torch.testing.assert_close(out, out[:1].expand_as(out))
+    torch.testing.assert_close(out[0, :, 0], out[0, :, 1])
+
+
+def test_resample_is_pure_function_of_shapes():
+    table = torch.randn(4, 6, 3)
+    a = resample_absolute(table, (8, 5))
+    b = resample_absolute(table, (8, 5))
+    torch.testing.assert_close(a, b)
+    assert resample_absolute(torch.randn(10, 3), (15,)).shape == (15, 3)
+
+
+def test_resample_rejects_other_dimensionality():
+    with pytest.raises(ValueError, match=r"2-D reference_grid=\(4, 6\) and cannot be resampled "
+                                         r"to a 1-D layout with patch_grid_shape=\(12,\)"):
+        resample_absolute(torch.randn(4, 6, 3), (12,))
+
+
+def test_sincos_shape_and_values():
+    table = sincos_embedding((3, 4), 10)  # 2 frequencies per axis, 2 zero-padded channels
+    assert table.shape == (12, 10)
+    assert torch.all(table[:, 8:] == 0)
+    torch.testing.assert_close(table[0, :8], torch.tensor([0.0, 0, 1, 1, 0, 0, 1, 1]))
+
+
+def test_relative_index_rounds_to_patches_and_clips():
+    offsets = torch.tensor([[[0, 0], [0, 2], [4, -6], [-20, 0]]])  # (1, 4, 2) cells
+    index = relative_index(offsets, (2, 2), max_offset=2)
+    bias = RelativePositionBias(heads=1, ndim=2, max_offset=2)
+    col = bias.offset_to_column
+    assert index.tolist() == [[col((0, 0)), col((0, 1)), col((2, -2)), col((-2, 0))]]

@@ -1,0 +1,173 @@
+"""fit: overfitting, bitwise resume, history, errors."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from gridformer.model import TINY, GridFormer, LocalCNN
+from gridformer.tokenize import TokenLayout
+from gridformer.training import History, NonFiniteLossError, fit, load_checkpoint, load_model
+
+LAYOUT = TokenLayout.for_grid((4, 4), patch_size=1, periodic=True)
+
+
+def heat_data(n=8, seed=0):
+    """Inputs u (n, 16, 1) and targets one explicit heat step later (r = 0.2)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, 4, generator=g)
+    lap = x.roll(1, 1) + x.roll(-1, 1) + x.roll(1, 2) + x.roll(-1, 2) - 4 * x
+    return x.reshape(n, 16, 1), (x + 0.2 * lap).reshape(n, 16, 1)
+
+
+def tiny_model(**change):
+    torch.manual_seed(0)
+    return GridFormer(dataclasses.replace(TINY, **{"in_features": 1, "out_features": 1,
+                                                   **change}))
+
+
+def test_tiny_model_overfits_tiny_dataset():
+    history = fit(tiny_model(), heat_data(), layout=LAYOUT, steps=200, lr=1e-2, batch_size=8,
+                  weight_decay=0.0, device="cpu")
+    ratio = history.train_loss[0] / history.train_loss[-1]
+    assert ratio > 100, f"loss fell only {ratio:.1f}x"
+
+
+def test_history_records_steps_lr_epochs_and_validation():
+    data = heat_data(10)
+    history = fit(tiny_model(), data, layout=LAYOUT, epochs=2, batch_size=4, lr=1e-3,
+                  val_data=heat_data(3, seed=1), warmup_steps=2, device="cpu")
+    assert isinstance(history, History)
+    assert history.step == list(range(6))  # ceil(10 / 4) = 3 steps per epoch
+    assert history.epoch == [0, 0, 0, 1, 1, 1]
+    assert len(history.epoch_loss) == 2
+    assert history.val_step == [2, 5]
+    assert history.lr[0] == pytest.approx(1e-3 / 3)
+    assert history.lr[2] == pytest.approx(1e-3)
+    assert history.lr[-1] < history.lr[2]
+    assert all(math.isfinite(v) for v in history.val_loss)
+
+
+def _params(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_resume_is_bitwise_identical_to_straight_run(tmp_path):
+    data = heat_data(10)
+    kw = {"layout": LAYOUT, "steps": 9, "batch_size": 4, "lr": 3e-3, "device": "cpu", "seed": 7}
+    straight = tiny_model(dropout=0.1)  # dropout: the RNG state must be restored too
+    h1 = fit(straight, data, checkpoint_path=tmp_path / "ckpt_{step}.pt", checkpoint_every=4,
+             **kw)
+    assert (tmp_path / "ckpt_4.pt").exists()
+    assert (tmp_path / "ckpt_9.pt").exists()
+
+    resumed = tiny_model(dropout=0.1)
+    h2 = fit(resumed, data, resume_from=tmp_path / "ckpt_4.pt", **kw)
+    for a, b in zip(_params(straight), _params(resumed), strict=True):
+        assert torch.equal(a, b)
+    assert h1.train_loss == h2.train_loss
+    assert h1.lr == h2.lr
+
+
+def test_checkpoint_contents(tmp_path):
+    model = tiny_model()
+    fit(model, heat_data(), layout=LAYOUT, steps=2, batch_size=4, device="cpu", seed=3,
+        checkpoint_path=tmp_path / "c.pt")
+    state = load_checkpoint(tmp_path / "c.pt", tiny_model())
+    assert state["step"] == 2
+    assert state["seed"] == 3
+    assert state["config"] == model.config.to_dict()
+    assert set(state["versions"]) == {"gridformer", "torch", "python"}
+    assert len(state["history"]["train_loss"]) == 2
+    assert not list(tmp_path.glob(".c.pt*"))  # no temporary file left behind
+
+
+def test_incompatible_checkpoint_is_a_clear_error(tmp_path):
+    fit(tiny_model(), heat_data(), layout=LAYOUT, steps=1, batch_size=4, device="cpu",
+        checkpoint_path=tmp_path / "c.pt")
+    other = GridFormer(dataclasses.replace(TINY, in_features=1, out_features=1, dim=8))
+    with pytest.raises(ValueError, match=r"incompatible config: dim=16 \(checkpoint\) vs 8 "
+                                         r"\(model\)"):
+        load_checkpoint(tmp_path / "c.pt", other)
+    with pytest.raises(ValueError, match=r"incompatible config"):
+        fit(other, heat_data(), layout=LAYOUT, steps=2, resume_from=tmp_path / "c.pt",
+            device="cpu")
+
+
+def test_non_finite_loss_stops_with_step_and_batch():
+    x, y = heat_data(8)
+    y[5, 3, 0] = float("nan")
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 0 \(epoch 0, batch 0"):
+        fit(tiny_model(), (x, y), layout=LAYOUT, steps=3, batch_size=8, device="cpu")
+    with pytest.raises(ValueError, match=r"at step \d+ \(epoch 0, batch 1"):
+        fit(tiny_model(), (x, y), layout=LAYOUT, steps=10, batch_size=2, device="cpu",
+            seed=_seed_with_sample_in_batch(5, batch=1))
+
+
+def _seed_with_sample_in_batch(sample, batch, n=8, batch_size=2):
+    """A seed whose epoch-0 permutation puts ``sample`` in batch ``batch``."""
+    for seed in range(100):
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+        if sample in perm[batch * batch_size:(batch + 1) * batch_size]:
+            return seed
+    raise AssertionError
+
+
+def test_head_not_fitting_target_shape():
+    x, _ = heat_data(4)
+    with pytest.raises(ValueError, match=r"prediction shape \(2, 16, 1\) does not fit target "
+                                         r"shape \(2, 3\); check the head"):
+        fit(tiny_model(), (x, torch.zeros(4, 3)), layout=LAYOUT, steps=1, batch_size=2,
+            device="cpu")
+
+
+def test_classification_with_cross_entropy():
+    x, _ = heat_data(8)
+    labels = (x.mean((1, 2)) > 0).long()
+    model = tiny_model(head="class", out_features=2, pool="cls")
+    history = fit(model, (x, labels), layout=LAYOUT, steps=3, batch_size=4,
+                  loss="cross_entropy", device="cpu")
+    assert len(history.train_loss) == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({}, ValueError, r"pass exactly one of steps= or epochs="),
+        ({"steps": 2, "epochs": 1}, ValueError, r"pass exactly one of steps= or epochs="),
+        ({"steps": 2, "batch_size": 0}, ValueError, r"batch_size=0 must be >= 1"),
+        ({"steps": 2, "loss": "mae"}, ValueError, r"loss='mae' is not one of"),
+        ({"steps": 2, "loss": "lat_weighted_mse"}, ValueError, r"needs a geographic"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fit(tiny_model(), heat_data(4), layout=LAYOUT, device="cpu", **kwargs)
+
+
+def test_train_data_type_error():
+    with pytest.raises(TypeError, match=r"train_data must be a torch Dataset"):
+        fit(tiny_model(), [1, 2, 3], layout=LAYOUT, steps=1, device="cpu")
+
+
+def test_lat_weighted_mse_on_geographic_layout():
+    layout = TokenLayout.for_grid((4, 8), patch_size=2, dims=("lat", "lon"))
+    x = torch.randn(4, layout.n_tokens, 4)
+    model = GridFormer(dataclasses.replace(TINY, in_features=4, out_features=4,
+                                           position="geodesic"))
+    history = fit(model, (x, x), layout=layout, steps=2, batch_size=2,
+                  loss="lat_weighted_mse", device="cpu")
+    assert len(history.train_loss) == 2
+
+
+@pytest.mark.parametrize("kind", ["gridformer", "local_cnn"])
+def test_load_model_rebuilds_the_trained_model(tmp_path, kind):
+    model = tiny_model() if kind == "gridformer" else LocalCNN(1, 1, hidden=4, layers=2)
+    x, y = heat_data(4)
+    fit(model, (x, y), layout=LAYOUT, steps=2, batch_size=2, device="cpu",
+        checkpoint_path=tmp_path / "m.pt")
+    again = load_model(tmp_path / "m.pt")
+    model.eval()
+    torch.testing.assert_close(again(x, LAYOUT).prediction, model(x, LAYOUT).prediction,
+                               atol=0, rtol=0)
