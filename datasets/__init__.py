@@ -1,3 +1,65 @@
-"""Placeholder: filled in by its issue."""
+"""Data for gridformer: NetCDF I/O, climate helpers, torch datasets and synthetic generators.
 
-__all__: list[str] = []
+Imported as ``gridformer.datasets`` (the folder is ``datasets/`` at the repository root)::
+
+    from gridformer import datasets
+
+    ds = datasets.open_dataset("t2m_*.nc", variables=["t2m"])   # lazy, lat ascending, lon sorted
+    anom = datasets.anomalies(ds["t2m"], freq="month")            # cftime safe
+    stats = datasets.Standardizer.fit(anom, dims=("time",))       # stored mean/std
+    parts = datasets.split_by_time(ds, train=0.7, val=0.15, test=0.15)
+    w = datasets.lat_weights(ds)                                  # cos(lat), mean 1
+
+    pairs = datasets.TrajectoryPairs(solver_output, lead=1, tokenizer=PatchTokenizer(1))
+    field = datasets.random_field((64, 64), spectral_slope=-3.0, seed=0)
+    tele = datasets.planted_teleconnection(256, seed=0)
+
+The torch datasets (``ForecastDataset``, ``TrajectoryPairs``) are imported on first use (PEP 562),
+so NetCDF work does not load torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from gridformer.datasets.climate import (
+    Standardizer,
+    anomalies,
+    climatology,
+    lat_weights,
+    split_by_time,
+)
+from gridformer.datasets.io import open_dataset, write_netcdf
+from gridformer.datasets.synthetic import global_grid, planted_teleconnection, random_field
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gridformer.datasets.torch_data import ForecastDataset, TrajectoryPairs
+
+__all__ = [
+    "ForecastDataset",
+    "Standardizer",
+    "TrajectoryPairs",
+    "anomalies",
+    "climatology",
+    "global_grid",
+    "lat_weights",
+    "open_dataset",
+    "planted_teleconnection",
+    "random_field",
+    "split_by_time",
+    "write_netcdf",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in {"ForecastDataset", "TrajectoryPairs"}:
+        value = getattr(importlib.import_module("gridformer.datasets.torch_data"), name)
+        globals()[name] = value
+        return value
+    msg = f"module 'gridformer.datasets' has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

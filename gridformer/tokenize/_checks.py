@@ -1,0 +1,91 @@
+"""Argument checks shared by the tokenizer and the layout; errors name the value and the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["check_monotonic", "normalize_patch_size", "normalize_periodic", "padding_for"]
+
+PAD_MODES = ("end", "center")
+
+
+def normalize_patch_size(
+    patch_size: int | Sequence[int], dims: Sequence[str], sizes: Mapping[str, int]
+) -> tuple[int, ...]:
+    """Return one positive patch size per dim, each no larger than the grid along that dim."""
+    if isinstance(patch_size, bool) or not (
+        isinstance(patch_size, int | np.integer)
+        or (isinstance(patch_size, Sequence) and not isinstance(patch_size, str))
+    ):
+        msg = f"patch_size={patch_size!r} must be an int or a tuple of ints, one per spatial dim"
+        raise TypeError(msg)
+    if isinstance(patch_size, int | np.integer):
+        patch = (int(patch_size),) * len(dims)
+    else:
+        if len(patch_size) != len(dims):
+            msg = (
+                f"patch_size={tuple(patch_size)!r} has {len(patch_size)} entries but there are "
+                f"{len(dims)} spatial dims {tuple(dims)!r}"
+            )
+            raise ValueError(msg)
+        patch = tuple(int(p) for p in patch_size)
+    for dim, p in zip(dims, patch, strict=True):
+        if p < 1:
+            msg = f"patch_size={patch!r} must be positive (got {p} for dim {dim!r})"
+            raise ValueError(msg)
+        if p > sizes[dim]:
+            msg = (
+                f"patch_size={patch!r} is larger than the grid: {p} > {sizes[dim]} cells along "
+                f"dim {dim!r}; use a patch size <= {sizes[dim]}"
+            )
+            raise ValueError(msg)
+    return patch
+
+
+def normalize_periodic(
+    periodic: bool | Sequence[bool] | Mapping[str, bool], dims: Sequence[str]
+) -> tuple[bool, ...]:
+    """Return one bool per dim from a bool, a sequence, or a ``{dim: bool}`` mapping."""
+    if isinstance(periodic, bool | np.bool_):
+        return (bool(periodic),) * len(dims)
+    if isinstance(periodic, Mapping):
+        unknown = sorted(set(periodic) - set(dims))
+        if unknown:
+            msg = f"periodic names unknown dims {unknown}; spatial dims are {tuple(dims)!r}"
+            raise ValueError(msg)
+        return tuple(bool(periodic.get(d, False)) for d in dims)
+    values = tuple(periodic)
+    if len(values) != len(dims):
+        msg = f"periodic={values!r} must have one entry per spatial dim {tuple(dims)!r}"
+        raise ValueError(msg)
+    return tuple(bool(v) for v in values)
+
+
+def padding_for(size: int, patch: int, mode: str = "end") -> tuple[int, int]:
+    """``(before, after)`` cells to pad ``size`` up to a multiple of ``patch``."""
+    if mode not in PAD_MODES:
+        msg = f"pad={mode!r} is not one of {PAD_MODES}"
+        raise ValueError(msg)
+    total = (-size) % patch
+    before = total // 2 if mode == "center" else 0
+    return (before, total - before)
+
+
+def check_monotonic(dim: str, values: np.ndarray) -> None:
+    """Raise ``ValueError`` unless a 1-D numeric coordinate is strictly monotonic."""
+    values = np.asarray(values)
+    if not np.issubdtype(values.dtype, np.number):
+        msg = f"coordinate {dim!r} has dtype {values.dtype}; spatial coordinates must be numeric"
+        raise TypeError(msg)
+    if values.size < 2:
+        return
+    diff = np.diff(values.astype(np.float64))
+    if not (np.all(diff > 0) or np.all(diff < 0)):
+        bad = int(np.argmax(diff <= 0) if diff[0] > 0 else np.argmax(diff >= 0))
+        msg = (
+            f"coordinate {dim!r} is not strictly monotonic (first break at index {bad + 1}: "
+            f"{values[bad]} -> {values[bad + 1]}); sort it first, e.g. data.sortby({dim!r})"
+        )
+        raise ValueError(msg)
