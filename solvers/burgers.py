@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from gridformer.solvers.boundary import BoundarySpec
-from gridformer.solvers.equation import Equation, Integrator, Stability
+from gridformer.solvers.equation import Equation, PingPongIntegrator, Stability
 
 __all__ = ["Burgers", "BurgersIntegrator"]
 
@@ -56,28 +56,21 @@ class Burgers(Equation):
         return Stability("CFL number", rate, 1.0)
 
     def integrator(self, dt: float, backend: Any, bc: BoundarySpec,
-                   state: dict[str, np.ndarray]) -> Integrator:
+                   state: dict[str, np.ndarray]) -> PingPongIntegrator:
         return BurgersIntegrator(self, dt, backend, bc, state["u"])
 
 
-class BurgersIntegrator(Integrator):
-    """Ping-pong of two buffers stepped by the Burgers flux kernel."""
+class BurgersIntegrator(PingPongIntegrator):
+    """Two buffers stepped by the Burgers flux kernel."""
 
     def __init__(self, eq: Burgers, dt: float, backend: Any, bc: BoundarySpec,
                  u0: np.ndarray) -> None:
-        super().__init__(backend, bc, (1, 1) if eq.ndim == 2 else (0, 1))
+        super().__init__(backend, bc, (1, 1) if eq.ndim == 2 else (0, 1), u0)
         self.dt = dt
         self.spacing = eq.spacing if eq.ndim == 2 else (1.0, eq.spacing[0])  # (hy, hx)
         self.viscosity = eq.viscosity
         self.flux = eq.scheme
-        self.src = self.padded(u0)  # (S, Y+2gy, X+2gx)
-        self.dst = backend.zeros(tuple(self.src.shape))
 
-    def current(self) -> dict[str, Any]:
-        return {"u": self.src}
-
-    def step(self) -> None:
-        self.filler.fill(self.src)
-        self.backend.burgers_step(self.src, self.dst, self.ghosts, self.dt, self.spacing,
-                                  self.viscosity, self.flux)
-        self.src, self.dst = self.dst, self.src
+    def advance(self, src: Any, dst: Any) -> None:
+        self.backend.burgers_step(src, dst, self.ghosts, self.dt, self.spacing, self.viscosity,
+                                  self.flux)

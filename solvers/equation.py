@@ -15,7 +15,14 @@ import numpy as np
 from gridformer.solvers.boundary import BoundarySpec, GhostFiller
 from gridformer.solvers.stencil import Stencil
 
-__all__ = ["Equation", "Integrator", "LinearIntegrator", "Stability", "per_axis"]
+__all__ = [
+    "Equation",
+    "Integrator",
+    "LinearIntegrator",
+    "PingPongIntegrator",
+    "Stability",
+    "per_axis",
+]
 
 
 @dataclass(frozen=True)
@@ -116,24 +123,43 @@ class Integrator:
         return any(self.backend.nonfinite(buf) for buf in self.current().values())
 
 
-class LinearIntegrator(Integrator):
-    """``u <- S u`` with a fixed :class:`Stencil`, ping-ponging two preallocated buffers."""
+class PingPongIntegrator(Integrator):
+    """One field ``u`` advanced from ``src`` into ``dst`` by :meth:`advance`, then swapped.
 
-    def __init__(self, stencil: Stencil, backend: Any, bc: BoundarySpec, u0: np.ndarray) -> None:
-        radius = stencil.radius
-        ghosts = (radius[0], radius[1]) if stencil.ndim == 2 else (0, radius[0])
+    Both buffers are allocated once; a step fills the ghost cells of ``src``, writes the new
+    state into ``dst`` and swaps the two (no per-step allocation).
+    """
+
+    def __init__(self, backend: Any, bc: BoundarySpec, ghosts: tuple[int, int],
+                 u0: np.ndarray) -> None:
         super().__init__(backend, bc, ghosts)
-        self.prepared = backend.prepare(stencil)
         self.src = self.padded(u0)  # (S, Y+2gy, X+2gx)
         self.dst = backend.zeros(tuple(self.src.shape))
 
     def current(self) -> dict[str, Any]:
         return {"u": self.src}
 
+    def advance(self, src: Any, dst: Any) -> None:
+        """Write the state one step after ``src`` (ghosts filled) into ``dst``'s interior."""
+        raise NotImplementedError
+
     def step(self) -> None:
         self.filler.fill(self.src)
-        self.backend.stencil_step(self.src, self.dst, self.prepared, self.ghosts)
+        self.advance(self.src, self.dst)
         self.src, self.dst = self.dst, self.src
+
+
+class LinearIntegrator(PingPongIntegrator):
+    """``u <- S u`` with a fixed :class:`Stencil`."""
+
+    def __init__(self, stencil: Stencil, backend: Any, bc: BoundarySpec, u0: np.ndarray) -> None:
+        radius = stencil.radius
+        ghosts = (radius[0], radius[1]) if stencil.ndim == 2 else (0, radius[0])
+        self.prepared = backend.prepare(stencil)
+        super().__init__(backend, bc, ghosts, u0)
+
+    def advance(self, src: Any, dst: Any) -> None:
+        self.backend.stencil_step(src, dst, self.prepared, self.ghosts)
 
 
 class Equation:

@@ -13,6 +13,7 @@ The initial condition is a sum of a few random Fourier modes drawn with
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -132,8 +133,8 @@ def run(args: argparse.Namespace) -> int:
         ds = solve(args.equation, u0, steps=args.steps, dt=args.dt, bc=args.bc,
                    save_every=args.save_every, device=args.device,
                    progress=progress, **params)
-    except BlowUpError as error:
-        print(f"gridformer solve: error: {error}")
+    except BlowUpError as error:  # a runtime failure (exit 1), not a usage error (exit 2)
+        print(f"gridformer solve: error: {error}", file=sys.stderr)
         return 1
     seconds = time.perf_counter() - t0
     _add_cf_attrs(ds, args)

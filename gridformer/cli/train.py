@@ -17,7 +17,9 @@ The config (YAML or JSON) has three sections::
 
 Writes ``DIR/checkpoint.pt`` (every ``checkpoint_every`` steps and at the end) and
 ``DIR/history.json``, both atomically; ``--json`` gets the standard result record. Runs under
-``torchrun --nproc_per_node=K`` (DistributedDataParallel; only rank 0 writes files).
+torchrun (DistributedDataParallel, gloo on CPU, nccl on GPU; only rank 0 writes files)::
+
+    torchrun --nproc_per_node=2 -m gridformer train --config cfg.yaml
 """
 
 from __future__ import annotations
@@ -56,13 +58,15 @@ def read_config(path: Path) -> dict[str, Any]:
     if not path.is_file():
         msg = f"config file {str(path)!r} does not exist"
         raise FileNotFoundError(msg)
-    text = path.read_text()
-    if path.suffix.lower() == ".json":
-        config = json.loads(text)
-    else:
-        import yaml
+    import yaml
 
-        config = yaml.safe_load(text)
+    text = path.read_text()
+    try:
+        config = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+        msg = f"config {str(path)!r} is not valid {kind}: {error}"
+        raise ValueError(msg) from None
     if not isinstance(config, dict):
         msg = f"config {str(path)!r} must be a mapping with sections {sorted(_SECTIONS)}"
         raise TypeError(msg)

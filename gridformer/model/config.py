@@ -8,6 +8,8 @@ checked once in ``__post_init__`` so that a bad value fails where it is written.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,11 +84,23 @@ class GridFormerConfig:
     norm: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("in_features", "out_features", "dim", "depth", "heads", "ndim"):
+        for name in ("in_features", "out_features", "dim", "depth", "heads", "ndim",
+                     "max_relative_offset"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
                 msg = f"{name}={value!r} must be a positive integer"
                 raise ValueError(msg)
+            object.__setattr__(self, name, int(value))  # numpy ints -> int (plain dict, JSON)
+        for name in ("mlp_ratio", "dropout", "distance_scale_km"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or isinstance(value, bool):
+                msg = f"{name}={value!r} must be a number"
+                raise TypeError(msg)
+            object.__setattr__(self, name, float(value))
+        for name in ("content_attention", "relative_content", "residual", "norm"):
+            if not isinstance(getattr(self, name), bool):
+                msg = f"{name}={getattr(self, name)!r} must be True or False"
+                raise TypeError(msg)
         if self.dim % self.heads:
             msg = (
                 f"heads={self.heads} does not divide dim={self.dim}; choose heads among "
@@ -96,7 +110,7 @@ class GridFormerConfig:
         _check_choice("position", self.position, POSITIONS)
         _check_choice("head", self.head, HEADS)
         _check_choice("pool", self.pool, POOLS)
-        if self.mlp_ratio < 0:
+        if not self.mlp_ratio >= 0:  # also refuses NaN
             msg = f"mlp_ratio={self.mlp_ratio!r} must be >= 0 (0 = no MLP)"
             raise ValueError(msg)
         if not 0.0 <= self.dropout < 1.0:
@@ -109,11 +123,8 @@ class GridFormerConfig:
         if bias is not None and not isinstance(bias, str | int | float):
             msg = f"distance_bias={bias!r} must be a number, 'learned' or None"
             raise TypeError(msg)
-        if not self.distance_scale_km > 0:
-            msg = f"distance_scale_km={self.distance_scale_km!r} must be > 0"
-            raise ValueError(msg)
-        if self.max_relative_offset < 1:
-            msg = f"max_relative_offset={self.max_relative_offset!r} must be >= 1"
+        if not 0 < self.distance_scale_km < math.inf:
+            msg = f"distance_scale_km={self.distance_scale_km!r} must be > 0 and finite"
             raise ValueError(msg)
         grid = tuple(self.reference_grid)
         if not grid or any(not isinstance(n, int) or n < 1 for n in grid):

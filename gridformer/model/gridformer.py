@@ -115,7 +115,7 @@ class GridFormer(nn.Module):
         Parameters
         ----------
         tokens
-            ``(B, N, in_features)`` float tensor from the tokenizer.
+            ``(B, N, in_features)`` float tensor from the tokenizer (cast to the model's dtype).
         layout
             The ``TokenLayout`` of the tokens (geometry, valid mask).
         return_attention
@@ -126,6 +126,7 @@ class GridFormer(nn.Module):
         """
         cfg = self.config
         B, N, _D = self._check_tokens(tokens, layout)
+        tokens = tokens.to(self.embed.weight.dtype)  # e.g. float64 tokens into a float32 model
         geo = self._geometry(layout, tokens.device)
         key_mask = _combine_masks(geo.key_mask, mask, B, N, tokens.device)
 
@@ -161,6 +162,12 @@ class GridFormer(nn.Module):
         if not isinstance(tokens, Tensor) or tokens.ndim != 3:
             shape = getattr(tokens, "shape", None)
             msg = f"tokens must be a (B, N, D) torch.Tensor, got shape {shape}"
+            raise TypeError(msg)
+        if not tokens.is_floating_point():
+            msg = (
+                f"tokens must be a floating-point tensor, got dtype {tokens.dtype}; tokenize with "
+                f"PatchTokenizer (float32 tokens) or call tokens.float()"
+            )
             raise TypeError(msg)
         B, N, D = tokens.shape
         if self.config.in_features != D:

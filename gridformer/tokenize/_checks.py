@@ -6,21 +6,50 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["check_monotonic", "normalize_patch_size", "normalize_periodic", "padding_for"]
+__all__ = [
+    "check_monotonic",
+    "check_patch_entries",
+    "normalize_patch_size",
+    "normalize_periodic",
+    "padding_for",
+]
 
 PAD_MODES = ("end", "center")
+
+
+def check_patch_entries(patch_size: int | Sequence[int]) -> None:
+    """Check what can be checked without the data: ints (not bools), each >= 1.
+
+    Raises
+    ------
+    TypeError
+        ``patch_size`` is not an int or a sequence of ints.
+    ValueError
+        An entry is < 1.
+    """
+    def is_int(value: object) -> bool:
+        return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+    entries = (
+        [patch_size]
+        if is_int(patch_size)
+        else list(patch_size)
+        if isinstance(patch_size, Sequence) and not isinstance(patch_size, str)
+        else None
+    )
+    if entries is None or not entries or not all(is_int(p) for p in entries):
+        msg = f"patch_size={patch_size!r} must be an int or a tuple of ints, one per spatial dim"
+        raise TypeError(msg)
+    if min(entries) < 1:
+        msg = f"patch_size={patch_size!r} must be positive (cells per patch, >= 1)"
+        raise ValueError(msg)
 
 
 def normalize_patch_size(
     patch_size: int | Sequence[int], dims: Sequence[str], sizes: Mapping[str, int]
 ) -> tuple[int, ...]:
     """Return one positive patch size per dim, each no larger than the grid along that dim."""
-    if isinstance(patch_size, bool) or not (
-        isinstance(patch_size, int | np.integer)
-        or (isinstance(patch_size, Sequence) and not isinstance(patch_size, str))
-    ):
-        msg = f"patch_size={patch_size!r} must be an int or a tuple of ints, one per spatial dim"
-        raise TypeError(msg)
+    check_patch_entries(patch_size)
     if isinstance(patch_size, int | np.integer):
         patch = (int(patch_size),) * len(dims)
     else:

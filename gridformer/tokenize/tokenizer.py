@@ -33,6 +33,7 @@ import xarray as xr
 
 from gridformer.tokenize._checks import (
     check_monotonic,
+    check_patch_entries,
     normalize_patch_size,
     normalize_periodic,
     padding_for,
@@ -148,6 +149,7 @@ class PatchTokenizer:
             msg = f"dtype={dtype} must be a floating-point torch dtype"
             raise TypeError(msg)
         padding_for(1, 1, pad)  # validates pad
+        check_patch_entries(patch_size)  # types and signs now; sizes against the grid in encode
         self.patch_size = patch_size
         self.time_patch = None if time_patch is None else int(time_patch)
         self.fill_value = float(fill_value)

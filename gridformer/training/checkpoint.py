@@ -105,17 +105,14 @@ def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | None = None
 
     Raises
     ------
+    FileNotFoundError
+        No file at ``path``.
     ValueError
-        Not a gridformer checkpoint, or class/config/state incompatible with ``model``.
+        Not a gridformer checkpoint (unreadable, truncated, foreign format), or
+        class/config/state incompatible with ``model``.
     """
     path = Path(path)
-    if not path.is_file():
-        msg = f"checkpoint {str(path)!r} does not exist"
-        raise FileNotFoundError(msg)
-    state = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        msg = f"{str(path)!r} is not a gridformer checkpoint (format {FORMAT!r})"
-        raise ValueError(msg)
+    state = _read(path, map_location)
     if model is not None:
         _check_compatible(path, state, unwrap(model))
         try:
@@ -145,10 +142,7 @@ def load_model(path: str | os.PathLike[str], *, map_location: str | torch.device
     """Rebuild the model stored in a checkpoint (GridFormer, LocalCNN or FNO) in eval mode."""
     from gridformer.model import FNO, GridFormer, GridFormerConfig, LocalCNN
 
-    state = torch.load(Path(path), map_location=map_location, weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        msg = f"{str(path)!r} is not a gridformer checkpoint (format {FORMAT!r})"
-        raise ValueError(msg)
+    state = _read(Path(path), map_location)
     kind, config = state["model_class"], dict(state["config"] or {})
     if kind == "GridFormer":
         model: nn.Module = GridFormer(GridFormerConfig.from_dict(config))
@@ -160,6 +154,26 @@ def load_model(path: str | os.PathLike[str], *, map_location: str | torch.device
         raise ValueError(msg)
     model.load_state_dict(state["model"])
     return model.eval()
+
+
+def _read(path: Path, map_location: str | torch.device) -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` with clear errors for missing or foreign files."""
+    if not path.is_file():
+        msg = f"checkpoint {str(path)!r} does not exist"
+        raise FileNotFoundError(msg)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # pickle, zip or torch errors of unreadable or unsafe files
+        msg = (
+            f"{str(path)!r} is not a readable gridformer checkpoint (format {FORMAT!r}): it may "
+            f"be truncated, or not written by save_checkpoint ({type(error).__name__}: "
+            f"{str(error)[:200]})"
+        )
+        raise ValueError(msg) from error
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        msg = f"{str(path)!r} is not a gridformer checkpoint (format {FORMAT!r})"
+        raise ValueError(msg)
+    return state
 
 
 def _check_compatible(path: Path, state: dict[str, Any], model: nn.Module) -> None:

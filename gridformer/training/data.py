@@ -92,6 +92,10 @@ def load_pairs(spec: dict[str, Any]) -> PairData:
         variables = [variables] if isinstance(variables, str) else variables
         ds = _from_netcdf(spec["path"], variables)
         periodic = spec.get("periodic")
+    missing = sorted(set(variables or []) - set(ds.data_vars))
+    if missing:
+        msg = f"data.variables {missing} not in the data; it has {sorted(map(str, ds.data_vars))}"
+        raise ValueError(msg)
     data = ds[variables or list(ds.data_vars)]
     time_dim, lead = spec.get("time_dim", "time"), int(spec.get("lead", 1))
     if time_dim not in data.dims:

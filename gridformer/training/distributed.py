@@ -41,6 +41,18 @@ class DistributedContext:
         dist.all_reduce(t)
         return float(t.item()) / self.world
 
+    def all_true(self, flag: bool, device: torch.device) -> bool:
+        """Whether ``flag`` holds on every process (identity when single-process).
+
+        Used for the non-finite-loss check, so that all ranks stop together instead of the
+        healthy ones waiting forever in the next gradient all-reduce.
+        """
+        if not self.enabled:
+            return flag
+        t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        return bool(t.item())
+
     def close(self) -> None:
         if self.owns_group and dist.is_initialized():
             dist.destroy_process_group()

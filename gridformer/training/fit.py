@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -73,7 +74,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; anything else through :class:`torch.device`."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        msg = f"device={device!r} is not a torch device; use 'auto', 'cpu', 'cuda' or 'cuda:N'"
+        raise ValueError(msg) from None
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
@@ -124,6 +129,19 @@ def _batch_mask(layout: Any, index: list[int], n_samples: int) -> Tensor | None:
     if valid.shape[0] == n_samples:
         return valid[index]
     return None
+
+
+def _model_layout(layout: Any, n_samples: int) -> Any:
+    """The layout to hand the model when every batch brings its own valid rows (``mask=``).
+
+    ``layout.valid`` with one row per dataset sample describes the whole dataset in its order,
+    not a shuffled batch; the model would AND those rows with the batch's ``mask`` whenever a
+    batch holds as many samples as the dataset. The returned copy has every token valid, so the
+    batch's rows alone decide.
+    """
+    if _batch_mask(layout, [0], n_samples) is None:
+        return layout
+    return replace(layout, valid=None)
 
 
 def _loss_fn(loss: str | Callable[..., Tensor], layout: Any) -> Callable[..., Tensor]:
@@ -177,7 +195,8 @@ def fit(
         Map-style datasets of pairs, or tuples ``(inputs (S, N, D), targets (S, ...))``.
     layout
         The ``TokenLayout`` of the inputs (passed to the model). If ``layout.valid`` has one row
-        per training sample, each batch gets its rows as ``mask`` (model and loss).
+        per training sample, each batch gets its rows as ``mask`` (model and loss), and those
+        rows alone mask the batch.
     val_layout
         Layout of ``val_data`` when its ``valid`` rows differ from the training ones
         (default: ``layout``).
@@ -213,7 +232,9 @@ def fit(
     NonFiniteLossError
         (a ValueError) when the loss is NaN/inf, naming the step, epoch and batch index.
     ValueError
-        Bad lengths, or a prediction that does not fit the targets.
+        ``steps``/``epochs``/``batch_size`` not integers >= 1, ``lr`` not positive, an unknown
+        ``device``, inputs and targets of different lengths, or a prediction that does not fit
+        the targets.
     """
     if (steps is None) == (epochs is None):
         msg = (
@@ -221,8 +242,13 @@ def fit(
             f"epochs={epochs})"
         )
         raise ValueError(msg)
-    if batch_size < 1:
-        msg = f"batch_size={batch_size} must be >= 1"
+    for name, value in (("steps", steps), ("epochs", epochs), ("batch_size", batch_size)):
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, numbers.Integral) or value < 1):
+            msg = f"{name}={value!r} must be an integer >= 1"
+            raise ValueError(msg)
+    if not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
+        msg = f"lr={lr!r} must be a positive finite number"
         raise ValueError(msg)
     started = time.perf_counter()
     dataset = _as_dataset(train_data, "train_data")
@@ -260,6 +286,9 @@ def fit(
         else:
             torch.manual_seed(seed)
         net = distributed.wrap(model, ctx, device)
+        model_layout = _model_layout(layout, len(dataset))
+        val_model_layout = (_model_layout(val_layout, len(val_set)) if val_set is not None
+                            else None)
 
         def checkpoint(step: int) -> None:
             if checkpoint_path is None or not ctx.is_main:
@@ -282,11 +311,13 @@ def fit(
             mask = _batch_mask(layout, index, len(dataset))
             mask = mask.to(device) if mask is not None else None
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                prediction = net(inputs, layout, mask=mask).prediction
+                prediction = net(inputs, model_layout, mask=mask).prediction
                 value = _call_loss(loss_fn, prediction.float(), target, mask)
-            if not torch.isfinite(value):
+            finite = bool(torch.isfinite(value))
+            if not ctx.all_true(finite, device):  # every rank stops, none waits in all-reduce
+                where = f"{value.item()}" if not finite else "non-finite on another process"
                 msg = (
-                    f"loss is {value.item()} at step {step} (epoch {epoch}, batch {b}, samples "
+                    f"loss is {where} at step {step} (epoch {epoch}, batch {b}, samples "
                     f"{index[:8]}{'...' if len(index) > 8 else ''}); lower lr={lr} or check the "
                     f"data for NaN/inf"
                 )
@@ -312,9 +343,9 @@ def fit(
                 history.epoch_loss.append(float(np.mean(losses)))
             if val_set is not None and (end_of_epoch or step == total - 1):
                 history.val_step.append(step)
-                history.val_loss.append(evaluate(net, val_set, layout=val_layout, loss=loss,
-                                                 batch_size=batch_size, device=device,
-                                                 amp=use_amp))
+                history.val_loss.append(_evaluate(net, val_set, val_layout, val_model_layout,
+                                                  loss=loss, batch_size=batch_size,
+                                                  device=device, amp=use_amp))
             if checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < total:
                 checkpoint(step + 1)
         history.seconds = time.perf_counter() - started
@@ -325,14 +356,24 @@ def fit(
     return history
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, data: Dataset | tuple[Any, Any], *, layout: Any,
              loss: str | Callable[..., Tensor] = "mse", batch_size: int = 32,
              device: str | torch.device = "auto", amp: bool = False) -> float:
-    """Mean loss of ``model`` over ``data`` (in order, eval mode), weighted by batch size."""
+    """Mean loss of ``model`` over ``data`` (in order, eval mode), weighted by batch size.
+
+    ``layout.valid`` may have one row per sample of ``data`` (each batch then gets its rows as
+    ``mask``), or one row shared by all.
+    """
     dataset = _as_dataset(data, "data")
+    return _evaluate(model, dataset, layout, _model_layout(layout, len(dataset)), loss=loss,
+                     batch_size=batch_size, device=resolve_device(device), amp=amp)
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, dataset: Dataset, layout: Any, model_layout: Any, *,
+              loss: str | Callable[..., Tensor], batch_size: int, device: torch.device,
+              amp: bool) -> float:
     loss_fn = _loss_fn(loss, layout)
-    device = resolve_device(device)
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
@@ -342,7 +383,7 @@ def evaluate(model: nn.Module, data: Dataset | tuple[Any, Any], *, layout: Any,
         mask = _batch_mask(layout, index, len(dataset))
         mask = mask.to(device) if mask is not None else None
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            prediction = model(inputs, layout, mask=mask).prediction
+            prediction = model(inputs, model_layout, mask=mask).prediction
         total += float(_call_loss(loss_fn, prediction.float(), target, mask)) * len(index)
         count += len(index)
     model.train(was_training)

@@ -2,12 +2,14 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
+import xarray as xr
 
 import gridformer.model.gridformer as gridformer_module
 from gridformer.model import TINY, GridFormer, GridFormerOutput
-from gridformer.tokenize import TokenLayout
+from gridformer.tokenize import PatchTokenizer, TokenLayout
 
 B, D, OUT, H = 2, 5, 3, 4  # (3, 4) grid: N = 12 tokens; dim C = 16; depth 2
 
@@ -37,6 +39,7 @@ POSITIONS = [
 @pytest.mark.parametrize("change", POSITIONS, ids=lambda c: "-".join(map(str, c.values())))
 def test_field_head_shapes_and_fused_equals_explicit(change):
     model, layout, tokens = make(**change)
+    _randomize_zero_init(model)  # zero-initialised bias tables would make the bias path trivial
     fast = model(tokens, layout)
     slow = model(tokens, layout, return_attention=True)
     assert isinstance(fast, GridFormerOutput)
@@ -46,6 +49,16 @@ def test_field_head_shapes_and_fused_equals_explicit(change):
     assert len(slow.attention) == 2
     assert all(a.shape == (B, H, 12, 12) for a in slow.attention)
     torch.testing.assert_close(fast.prediction, slow.prediction, atol=1e-5, rtol=0)
+
+
+def _randomize_zero_init(model):
+    """Give every all-zero parameter (relative tables, learned distance strengths) random values
+    large enough to change the attention, so that fused == explicit checks the bias path."""
+    scale = model.config.distance_scale_km
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if not p.any():
+                p.normal_(0.0, scale if name.endswith("strength") else 1.0)
 
 
 @pytest.mark.parametrize(("head", "pool"), [("index", "mean"), ("class", "cls")])
@@ -106,6 +119,7 @@ def test_sample_without_valid_token_is_an_error():
                                     {"position": "absolute"}, {"position": "sincos"}])
 def test_runs_on_a_grid_size_never_seen(change):
     model, _, _ = make(**change)
+    _randomize_zero_init(model)  # as after training: non-zero relative / distance biases
     for shape in [(5, 7), (9, 2)]:
         layout = TokenLayout.for_grid(shape, patch_size=1, periodic=True)
         out = model(torch.randn(B, layout.n_tokens, D), layout)
@@ -167,6 +181,16 @@ def test_token_feature_size_mismatch():
         model(torch.randn(B, 12, 4), layout)
 
 
+def test_float64_tokens_are_cast_and_integer_tokens_refused():
+    model, layout, tokens = make()
+    out = model(tokens.double(), layout)
+    assert out.prediction.dtype == torch.float32
+    torch.testing.assert_close(out.prediction, model(tokens, layout).prediction)
+    with pytest.raises(TypeError, match=r"tokens must be a floating-point tensor, got dtype "
+                                        r"torch\.int64"):
+        model(tokens.long(), layout)
+
+
 def test_token_count_mismatch():
     model, layout, _ = make()
     with pytest.raises(ValueError, match=r"tokens have N=10 tokens but layout.n_tokens=12"):
@@ -214,3 +238,21 @@ def test_space_time_tokens(position):
     out = GridFormer(cfg)(tokens, layout, return_attention=True)
     assert out.prediction.shape == (2, 18, 1)
     assert out.attention[0].shape == (2, 2, 18, 18)
+
+
+def test_field_prediction_decodes_back_onto_the_grid():
+    """head="field" predicts (B, N, D) tokens that the same tokenizer's decode puts on the grid."""
+    da = xr.DataArray(np.random.default_rng(0).standard_normal((3, 6, 10)).astype("float32"),
+                      dims=("time", "y", "x"),
+                      coords={"time": [0.0, 1.0, 2.0], "y": np.arange(6.0), "x": np.arange(10.0)},
+                      name="u", attrs={"units": "1"})
+    tokenizer = PatchTokenizer((2, 4))  # 10 is padded to 12 along x
+    tokens, layout = tokenizer.encode(da, periodic=False)
+    cfg = dataclasses.replace(TINY, in_features=tokens.shape[-1], out_features=tokens.shape[-1])
+    with torch.no_grad():
+        prediction = GridFormer(cfg).eval()(tokens, layout).prediction  # (B, N, D)
+    grid = tokenizer.decode(prediction, layout)
+    assert grid.dims == da.dims
+    assert grid.shape == da.shape  # padding removed again
+    xr.testing.assert_identical(grid.coords.to_dataset(), da.coords.to_dataset())
+    assert bool(np.isfinite(grid).all())

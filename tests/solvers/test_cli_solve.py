@@ -59,3 +59,20 @@ def test_errors_exit_2_with_the_message(tmp_path, capsys):
     assert not (tmp_path / "x.nc").exists()
     assert main(["solve", "heat", "--grid", "8", "--velocity", "1"]) == 2
     assert "unknown parameter(s) 'velocity' for heat" in capsys.readouterr().err
+
+
+def test_blow_up_is_exit_1_with_the_message_on_stderr(tmp_path, capsys, monkeypatch):
+    import gridformer.solvers
+    from gridformer.solvers import BlowUpError
+
+    def blow_up(*args, **kwargs):
+        raise BlowUpError("heat solve blew up: non-finite values (NaN/inf) found at step 7")
+
+    monkeypatch.setattr(gridformer.solvers, "solve", blow_up)  # the command imports it lazily
+    out = tmp_path / "x.nc"
+    assert main(["solve", "heat", "--grid", "8", "--steps", "10", "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "gridformer solve: error: heat solve blew up" in captured.err
+    assert "at step 7" in captured.err
+    assert captured.out == ""
+    assert not out.exists()

@@ -35,8 +35,6 @@ def test_named_spatial_dims_work():
 @pytest.mark.parametrize(
     ("patch", "message"),
     [
-        (0, r"patch_size=\(0, 0\) must be positive"),
-        ((2, -1), r"must be positive \(got -1 for dim 'x'\)"),
         ((5, 2), r"patch_size=\(5, 2\) is larger than the grid: 5 > 4 cells along dim 'y'"),
         ((1, 2, 3), r"has 3 entries but there are 2 spatial dims"),
     ],
@@ -46,9 +44,22 @@ def test_bad_patch_size(patch, message):
         PatchTokenizer(patch).encode(grid())
 
 
-def test_patch_size_wrong_type():
-    with pytest.raises(TypeError, match="patch_size='2' must be an int or a tuple"):
-        PatchTokenizer("2").encode(grid())
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        (0, r"patch_size=0 must be positive \(cells per patch, >= 1\)"),
+        ((2, -1), r"patch_size=\(2, -1\) must be positive"),
+    ],
+)
+def test_non_positive_patch_size_fails_at_construction(patch, message):
+    with pytest.raises(ValueError, match=message):
+        PatchTokenizer(patch)
+
+
+@pytest.mark.parametrize("patch", ["2", 2.0, True, (2, 2.5), (True, 2), ()])
+def test_patch_size_wrong_type(patch):
+    with pytest.raises(TypeError, match=r"patch_size=.* must be an int or a tuple of ints"):
+        PatchTokenizer(patch)
 
 
 def test_dataset_variables_not_sharing_grid():

@@ -82,6 +82,9 @@ def test_train_on_solver_dataset(tmp_path):
         ({"data": {"path": "x.nc", "solver": {}}}, r"exactly one of 'path'"),
         ({"data": {"path": "PATH", "lead": 9}}, r"lead=9 needs 1 <= lead < 6"),
         ({"data": {"path": "PATH"}, "training": {"stepz": 1}}, r"unknown training keys"),
+        ({"data": {"solver": {"equation": "heat", "grid": [4, 4], "steps": 2},
+                   "variables": ["v"]}}, r"data.variables \['v'\] not in the data; it has "
+                                         r"\['u'\]"),
         ({"data": {"path": "PATH"}, "model": {"preset": "huge"}}, r"model.preset='huge'"),
         ({"data": {"path": "PATH"}, "model": {"heads": 3}, "training": {"steps": 1}},
          r"heads=3 does not divide dim=16"),
@@ -95,3 +98,14 @@ def test_bad_config_is_exit_2_with_message(tmp_path, netcdf, capsys, config, mat
     err = capsys.readouterr().err
     assert "gridformer train: error:" in err
     assert re.search(match, err), err
+
+
+@pytest.mark.parametrize(("suffix", "text", "kind"), [(".yaml", "data: [unclosed", "YAML"),
+                                                      (".json", '{"data": ', "JSON")])
+def test_malformed_config_file_is_exit_2_naming_the_file(tmp_path, capsys, suffix, text, kind):
+    path = tmp_path / f"broken{suffix}"
+    path.write_text(text)
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"gridformer train: error: config '{path}' is not valid {kind}" in err
+    assert "Traceback" not in err

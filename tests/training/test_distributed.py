@@ -34,3 +34,26 @@ def test_two_process_gloo_run_keeps_replicas_in_sync(tmp_path):
     assert r0["param"] == r1["param"]  # DDP averaged the gradients: identical replicas
     assert r0["loss"] == r1["loss"]  # logged loss is the mean over ranks
     assert len(r0["loss"]) == 3
+
+
+@pytest.mark.slow
+def test_train_command_under_torchrun(tmp_path):
+    """``torchrun -m gridformer train``: two gloo ranks, one set of files, written by rank 0."""
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps({
+        "data": {"solver": {"equation": "heat", "params": {"diffusivity": 0.1}, "grid": [8, 8],
+                            "steps": 4, "samples": 2}},
+        "model": {"preset": "tiny"},
+        "training": {"steps": 2, "batch_size": 4, "device": "cpu"},
+    }))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           f"--master_port={_free_port()}", "-m", "gridformer", "train", "--config", str(config),
+           "--out", str(out), "--json", str(tmp_path / "r.json")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("trained 2 steps") == 1  # only rank 0 reports and writes
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "history.json"]
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["metrics"]["steps"] == 2

@@ -8,7 +8,15 @@ import torch
 
 from gridformer.model import TINY, GridFormer, LocalCNN
 from gridformer.tokenize import TokenLayout
-from gridformer.training import History, NonFiniteLossError, fit, load_checkpoint, load_model
+from gridformer.training import (
+    History,
+    NonFiniteLossError,
+    evaluate,
+    fit,
+    load_checkpoint,
+    load_model,
+    mse,
+)
 
 LAYOUT = TokenLayout.for_grid((4, 4), patch_size=1, periodic=True)
 
@@ -70,6 +78,25 @@ def test_resume_is_bitwise_identical_to_straight_run(tmp_path):
     assert h1.lr == h2.lr
 
 
+@pytest.mark.parametrize("batch_size", [4, 3])  # 4: one batch holds the whole (shuffled) set
+def test_per_sample_valid_rows_follow_the_shuffled_batch(batch_size):
+    """With one ``layout.valid`` row per sample, a batch is masked by its own rows only."""
+    x, y = heat_data(4)
+    valid = torch.ones(4, 16, dtype=torch.bool)
+    valid[torch.arange(4), torch.tensor([0, 5, 10, 15])] = False  # one invalid token each
+    layout = dataclasses.replace(LAYOUT, valid=valid)
+    seed = 1
+    index = torch.randperm(4, generator=torch.Generator().manual_seed(seed))[:batch_size]
+    model = tiny_model()
+    with torch.no_grad():
+        expected = mse(model(x[index], dataclasses.replace(LAYOUT, valid=valid[index]))
+                       .prediction, y[index], valid[index])
+    history = fit(model, (x, y), layout=layout, steps=1, batch_size=batch_size, lr=1e-3,
+                  device="cpu", seed=seed, grad_clip=None)
+    assert history.train_loss[0] == pytest.approx(float(expected), rel=1e-6)
+    assert evaluate(model, (x, y), layout=layout, batch_size=4, device="cpu") > 0
+
+
 def test_checkpoint_contents(tmp_path):
     model = tiny_model()
     fit(model, heat_data(), layout=LAYOUT, steps=2, batch_size=4, device="cpu", seed=3,
@@ -93,6 +120,27 @@ def test_incompatible_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"incompatible config"):
         fit(other, heat_data(), layout=LAYOUT, steps=2, resume_from=tmp_path / "c.pt",
             device="cpu")
+
+
+def test_unreadable_checkpoints_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"checkpoint '.*nope\.pt' does not exist"):
+        load_model(tmp_path / "nope.pt")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    for load in (load_model, load_checkpoint):
+        with pytest.raises(ValueError, match=r"garbage\.pt' is not a readable gridformer "
+                                             r"checkpoint .* truncated"):
+            load(garbage)
+    fit(tiny_model(), heat_data(), layout=LAYOUT, steps=1, batch_size=4, device="cpu",
+        checkpoint_path=tmp_path / "c.pt")
+    truncated = tmp_path / "cut.pt"
+    truncated.write_bytes((tmp_path / "c.pt").read_bytes()[:500])
+    with pytest.raises(ValueError, match=r"cut\.pt' is not a readable gridformer checkpoint"):
+        load_checkpoint(truncated, tiny_model())
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    with pytest.raises(ValueError, match=r"foreign\.pt' is not a gridformer checkpoint"):
+        load_model(foreign)
 
 
 def test_non_finite_loss_stops_with_step_and_batch():
@@ -136,14 +184,21 @@ def test_classification_with_cross_entropy():
     [
         ({}, ValueError, r"pass exactly one of steps= or epochs="),
         ({"steps": 2, "epochs": 1}, ValueError, r"pass exactly one of steps= or epochs="),
-        ({"steps": 2, "batch_size": 0}, ValueError, r"batch_size=0 must be >= 1"),
+        ({"steps": 2, "batch_size": 0}, ValueError, r"batch_size=0 must be an integer >= 1"),
+        ({"steps": 0}, ValueError, r"steps=0 must be an integer >= 1"),
+        ({"epochs": -1}, ValueError, r"epochs=-1 must be an integer >= 1"),
+        ({"steps": 2.5}, ValueError, r"steps=2\.5 must be an integer >= 1"),
+        ({"steps": 2, "lr": 0.0}, ValueError, r"lr=0\.0 must be a positive finite number"),
+        ({"steps": 2, "lr": float("nan")}, ValueError, r"lr=nan must be a positive finite"),
+        ({"steps": 2, "device": "tpu"}, ValueError,
+         r"device='tpu' is not a torch device; use 'auto', 'cpu', 'cuda' or 'cuda:N'"),
         ({"steps": 2, "loss": "mae"}, ValueError, r"loss='mae' is not one of"),
         ({"steps": 2, "loss": "lat_weighted_mse"}, ValueError, r"needs a geographic"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
-        fit(tiny_model(), heat_data(4), layout=LAYOUT, device="cpu", **kwargs)
+        fit(tiny_model(), heat_data(4), layout=LAYOUT, **{"device": "cpu", **kwargs})
 
 
 def test_train_data_type_error():
