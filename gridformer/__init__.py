@@ -26,7 +26,9 @@ _LAZY_ATTRIBUTES = {
     "GridFormer": "gridformer.model",
     "GridFormerConfig": "gridformer.model",
 }
-_LAZY_SUBMODULES = {"solvers", "datasets", "analysis", "experiments", "training", "model", "tokenize"}
+_LAZY_SUBMODULES = {
+    "solvers", "datasets", "analysis", "experiments", "training", "model", "tokenize",
+}
 
 __all__ = [
     "GridFormer",

@@ -44,7 +44,9 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
         raise
 
 
-def write_json(obj: Any, path: str | os.PathLike[str], *, default: Callable[[Any], Any] | None = None) -> Path:
+def write_json(
+    obj: Any, path: str | os.PathLike[str], *, default: Callable[[Any], Any] | None = None
+) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically and return the path."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=default) + "\n")

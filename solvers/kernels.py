@@ -19,7 +19,7 @@ FISHER_KPP, ALLEN_CAHN, GRAY_SCOTT = 0, 1, 2
 GODUNOV, UPWIND = 0, 1
 
 
-@njit(cache=False, fastmath=False)
+@njit(cache=True, fastmath=False)
 def stencil_step(src, dst, dys, dxs, weights, gy, gx, prev, beta):  # pragma: no cover - jit
     """``dst = beta * prev + sum_k weights[k] * src[shift_k]`` on the interior.
 
@@ -47,7 +47,7 @@ def stencil_step(src, dst, dys, dxs, weights, gy, gx, prev, beta):  # pragma: no
                     out[x] += w * row[start + x]
 
 
-@njit(cache=False, fastmath=False, inline="always")
+@njit(cache=True, fastmath=False, inline="always")
 def _flux(left, right, kind):  # pragma: no cover - jit
     """Numerical flux of ``f(u) = u^2 / 2`` at a face between ``left`` and ``right``."""
     if kind == 0:  # Godunov (exact Riemann solution)
@@ -60,7 +60,7 @@ def _flux(left, right, kind):  # pragma: no cover - jit
     return 0.5 * right * right
 
 
-@njit(cache=False, fastmath=False)
+@njit(cache=True, fastmath=False)
 def burgers_step(src, dst, gy, gx, dt, hy, hx, viscosity, kind):  # pragma: no cover - jit
     """One forward-Euler step of ``u_t + div(u^2/2 (1, 1)) = nu lap(u)`` (x only when gy = 0)."""
     n_samples, yp, xp = src.shape
@@ -86,7 +86,7 @@ def burgers_step(src, dst, gy, gx, dt, hy, hx, viscosity, kind):  # pragma: no c
                 dst[s, y, x] = u + du
 
 
-@njit(cache=False, fastmath=False)
+@njit(cache=True, fastmath=False)
 def react_step(u, v, u_out, v_out, gy, gx, dt, kind, p0, p1):  # pragma: no cover - jit
     """Add ``dt * reaction(u, v)`` to the interior of ``u_out`` (and ``v_out`` for Gray-Scott).
 
@@ -111,7 +111,7 @@ def react_step(u, v, u_out, v_out, gy, gx, dt, kind, p0, p1):  # pragma: no cove
                     v_out[s, y, x] += dt * (uvv - (p0 + p1) * b)
 
 
-@njit(cache=False, fastmath=False)
+@njit(cache=True, fastmath=False)
 def nonfinite(buf):  # pragma: no cover - jit
     """True if any entry of the (S, Yp, Xp) buffer is NaN or infinite."""
     acc = 0.0
