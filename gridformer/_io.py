@@ -38,10 +38,23 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp creates files readable by the owner only; give the result the usual
+        # permissions (those of the existing file, else 0o666 less the umask)
+        os.chmod(tmp, _final_mode(final))
         os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _final_mode(final: Path) -> int:
+    """Permission bits for ``final``: kept if it exists, else ``0o666`` less the process umask."""
+    try:
+        return final.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_json(

@@ -1,0 +1,85 @@
+"""End-to-end physics of the stencil experiment on small grids (FD ground truth from solvers)."""
+
+import numpy as np
+import pytest
+import torch
+
+from gridformer.experiments import run_stencil_experiment
+from gridformer.experiments.stencil_data import random_fields
+from gridformer.experiments.stencil_models import build_field_model, fit_field_model
+
+
+@pytest.mark.slow
+def test_heat_attention_is_the_fd_stencil_16x16():
+    result = run_stencil_experiment("heat", grid=(16, 16), diffusivity=(0.6, 0.3), dt=0.4,
+                                    rollout_steps=30, n_rollout=2, seed=0)
+    m = result.metrics()
+    assert m["max_abs_error"] <= 1e-3
+    assert m["mass_in_support"] >= 0.999
+    assert m["effective_max_abs_error"] <= 1e-3
+    assert m["rollout_rel_l2"] <= 1e-3
+    assert len(m["rollout_rel_l2_curve"]) == 31
+    # the centre weight 1 - 2 (r_y + r_x) = 0.28, and the order conditions hold
+    assert float(result.learned_stencil.sel(dy=0, dx=0)) == pytest.approx(0.28, abs=1e-3)
+    assert result.comparison.max_moment_error <= 1e-2
+
+
+def test_upwind_advection_1d_is_learned():
+    result = run_stencil_experiment("advection", grid=(16,), velocity=0.5, dt=0.4,
+                                    rollout_steps=50, n_rollout=2, seed=1)
+    m = result.metrics()
+    assert m["fd_stencil"]["offsets"] == [[-1], [0]]
+    assert m["fd_stencil"]["weights"] == pytest.approx([0.2, 0.8])
+    assert m["max_abs_error"] <= 1e-3
+    assert m["mass_in_support"] >= 0.999
+    assert m["rollout_rel_l2"] <= 1e-3
+    # first moment = -c (advection by 0.2 cells per step)
+    assert result.comparison.moment1_error[0] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_bad_input_errors_are_clear():
+    with pytest.raises(ValueError, match="effective"):
+        run_stencil_experiment("burgers", grid=(16,), compare_fd=True)
+    with pytest.raises(ValueError, match="too small"):
+        run_stencil_experiment("heat", grid=(4, 4))
+    with pytest.raises(ValueError, match="not supported"):
+        run_stencil_experiment("navier_stokes", grid=(16, 16))
+    with pytest.raises(ValueError, match="model="):
+        run_stencil_experiment("heat", grid=(16, 16), model="mlp")
+    with pytest.raises(ValueError, match="dt"):  # unstable: the solver's error passes through
+        run_stencil_experiment("heat", grid=(16, 16), dt=2.0, rollout_steps=2)
+
+
+def test_model_without_attention_asked_for_attention():
+    cnn = build_field_model("cnn", (8, 8))
+    with pytest.raises(ValueError, match="effective_stencil"):
+        cnn.attention(torch.zeros(1, 8, 8))
+
+
+def test_lbfgs_beats_adam_on_the_same_budget():
+    """The prototype's finding: softmax stencils need L-BFGS to push off-support mass to 0."""
+    from gridformer import solvers
+
+    x = random_fields(2, (12,), seed=0)
+    fd = solvers.update_stencil("heat", dt=0.4, spacing=1.0, diffusivity=0.5)
+    y = sum(float(w) * np.roll(x, -int(o), axis=-1) for o, w in zip(fd.dx.values, fd.values,
+                                                                     strict=True))
+    losses = {}
+    for optimizer, steps in (("lbfgs", 10), ("adam", 200)):
+        model = build_field_model("stencil", (12,))
+        losses[optimizer] = fit_field_model(model, x, y, optimizer=optimizer, steps=steps)["loss"]
+    assert losses["lbfgs"] < 1e-6
+    assert losses["lbfgs"] < 1e-3 * losses["adam"]
+
+
+def test_burgers_attention_leans_upwind_1d():
+    result = run_stencil_experiment("burgers", grid=(32,), viscosity=0.05, dt=0.4,
+                                    rollout_steps=10, n_rollout=2, baselines=(), seed=0)
+    assert result.fd_stencil is None
+    assert result.comparison is None
+    assert result.upwind_consistency >= 0.9
+    # the rollout stays bounded: a softmax row is a convex combination (maximum principle)
+    assert np.abs(result.prediction).max() <= np.abs(result.prediction[0]).max() + 1e-6
+    m = result.metrics()
+    assert m["max_abs_error"] is None
+    assert m["upwind_consistency"] == result.upwind_consistency
