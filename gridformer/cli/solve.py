@@ -144,7 +144,9 @@ def run(args: argparse.Namespace) -> int:
         with atomic_path(path) as tmp:
             ds.to_netcdf(tmp)
         metrics["path"] = str(path)
-    config = {k: v for k, v in vars(args).items() if k not in {"func"}}
+    # the settings that shaped the result: unset equation parameters and output paths left out
+    config = {k: v for k, v in vars(args).items()
+              if k not in {"func", "command", "json", "out"} and v is not None}
     write_result(args.json, command="solve", config=config, metrics=metrics, started=started)
     print(f"solved {args.equation} on {tuple(args.grid)} for {args.steps} steps "
           f"(dt={ds.attrs['dt']:.4g}, {ds.attrs['cfl_name']} {ds.attrs['cfl']:.3g}) "
