@@ -123,7 +123,8 @@ def _burgers_upwinding(model: FieldModel, states: np.ndarray, radius: int) -> fl
 def _fit(kind: str, setup: _Setup, inputs: np.ndarray, targets: np.ndarray, *, optimizer: str,
          steps: int, seed: int, progress: Callable | None) -> tuple[FieldModel, dict]:
     model = build_field_model(kind, setup.grid, state_dependent=setup.equation == "burgers",
-                              radius=setup.radius, seed=seed)
+                              radius=setup.radius, seed=seed,
+                              amplitude=setup.amplitude or 1.0)
     info = fit_field_model(model, inputs, targets, optimizer=optimizer, steps=steps, seed=seed,
                            progress=progress)
     return model, info
@@ -163,8 +164,9 @@ def run_stencil_experiment(
     seed
         Seeds the random fields (training: ``seed``; rollout: ``seed + 1``) and the model.
     model
-        ``"stencil"`` (one head whose logits are a bias per periodic offset, plus a
-        query-state term for Burgers), ``"gridformer"`` (two blocks with MLPs), or the
+        ``"stencil"`` (one head whose logits are a bias per periodic offset, plus, for
+        Burgers, terms nonlinear in the query's and the key's state and a fixed locality
+        bias; see :func:`build_field_model`), ``"gridformer"`` (two blocks with MLPs), or the
         baselines ``"cnn"``/``"fno"`` (no attention: the learned stencil is the effective one).
     optimizer, steps
         ``"lbfgs"`` (full batch, strong Wolfe; ``steps`` outer iterations, default 50, stops

@@ -78,6 +78,13 @@ class GridFormerConfig:
     # Add the query-content term q_i·R[offset_ij] / sqrt(hd) (Shaw et al. 2018) to the logits,
     # with R a learned (heads, offsets, hd) table: stencils that depend on the local state.
     relative_content: bool = False
+    # Add the key-content term k_j·S[offset_ij] / sqrt(hd) (DeBERTa's position-to-content), with
+    # S a learned (heads, offsets, hd) table: with relative_content, the logit of an offset then
+    # depends on the states at both ends (the upwind weight of Burgers ~ u_i + u_j).
+    relative_key_content: bool = False
+    # Project queries and keys from tanh(W x + b) (a learned C -> C feature layer) instead of x,
+    # so that the content and relative-content logits are nonlinear in the token's state.
+    nonlinear_qk: bool = False
     # Residual connections around attention and MLP. False: x = attn(x) (stencil form).
     residual: bool = True
     # Pre-norm LayerNorms in the blocks and before the head. False: none (stencil form).
@@ -97,7 +104,8 @@ class GridFormerConfig:
                 msg = f"{name}={value!r} must be a number"
                 raise TypeError(msg)
             object.__setattr__(self, name, float(value))
-        for name in ("content_attention", "relative_content", "residual", "norm"):
+        for name in ("content_attention", "relative_content", "relative_key_content",
+                     "nonlinear_qk", "residual", "norm"):
             if not isinstance(getattr(self, name), bool):
                 msg = f"{name}={getattr(self, name)!r} must be True or False"
                 raise TypeError(msg)
@@ -131,10 +139,12 @@ class GridFormerConfig:
             msg = f"reference_grid={self.reference_grid!r} must be positive integers"
             raise ValueError(msg)
         object.__setattr__(self, "reference_grid", grid)
-        if not (self.content_attention or self.uses_bias or self.relative_content):
+        if not (self.content_attention or self.uses_bias or self.relative_content
+                or self.relative_key_content):
             msg = (
                 "content_attention=False needs a position bias (position='relative' or "
-                "'geodesic', a distance_bias, or relative_content=True); otherwise every "
+                "'geodesic', a distance_bias, relative_content=True or "
+                "relative_key_content=True); otherwise every "
                 "attention row would be uniform"
             )
             raise ValueError(msg)

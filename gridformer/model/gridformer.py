@@ -100,7 +100,9 @@ class GridFormer(nn.Module):
         self.blocks = nn.ModuleList(
             Block(cfg.dim, cfg.heads, mlp_ratio=cfg.mlp_ratio, norm=cfg.norm,
                   residual=cfg.residual, dropout=cfg.dropout, content=cfg.content_attention,
-                  relative_content=cfg.relative_content, n_offsets=n_offsets)
+                  relative_content=cfg.relative_content,
+                  relative_key_content=cfg.relative_key_content, nonlinear_qk=cfg.nonlinear_qk,
+                  n_offsets=n_offsets)
             for _ in range(cfg.depth)
         )
         self.norm = nn.LayerNorm(cfg.dim) if cfg.norm else nn.Identity()
@@ -213,7 +215,7 @@ class GridFormer(nn.Module):
         cfg = self.config
         n_cls = 1 if self.cls_token is not None else 0
         rel_index = distances = sincos = None
-        if self.relative is not None or cfg.relative_content:
+        if self.relative is not None or cfg.relative_content or cfg.relative_key_content:
             offsets = torch.as_tensor(layout.offsets())  # (N, N, ndim)
             if offsets.shape[-1] != cfg.ndim:
                 msg = (

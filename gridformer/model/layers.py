@@ -28,6 +28,12 @@ class SelfAttention(nn.Module):
     relative_content
         Include ``q_i . R[h, index_ij] / sqrt(hd)`` with a learned ``R`` of shape
         ``(H, n_offsets, hd)`` (Shaw et al. 2018).
+    relative_key_content
+        Include ``k_j . S[h, index_ij] / sqrt(hd)`` with a learned ``S`` of shape
+        ``(H, n_offsets, hd)`` (DeBERTa's position-to-content term).
+    nonlinear_qk
+        Project ``q`` and ``k`` from ``tanh(feature(x))`` (a learned ``C -> C`` layer) instead
+        of ``x``, so the logits are nonlinear in the token content.
     n_offsets
         Columns K of the relative tables (``(2M+1)^ndim``); needed with ``relative_content``.
     dropout
@@ -35,19 +41,26 @@ class SelfAttention(nn.Module):
     """
 
     def __init__(self, dim: int, heads: int, *, content: bool = True,
-                 relative_content: bool = False, n_offsets: int = 0, dropout: float = 0.0
+                 relative_content: bool = False, relative_key_content: bool = False,
+                 nonlinear_qk: bool = False, n_offsets: int = 0, dropout: float = 0.0
                  ) -> None:
         super().__init__()
         self.heads, self.head_dim = heads, dim // heads
         self.content, self.dropout = content, dropout
         self.q = nn.Linear(dim, dim) if content or relative_content else None
-        self.k = nn.Linear(dim, dim) if content else None
+        self.k = nn.Linear(dim, dim) if content or relative_key_content else None
+        self.feature = None
+        if nonlinear_qk and (self.q is not None or self.k is not None):
+            self.feature = nn.Sequential(nn.Linear(dim, dim), nn.Tanh())
         self.v = nn.Linear(dim, dim)
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(dropout)
         self.relative = None
         if relative_content:
             self.relative = nn.Parameter(torch.randn(heads, n_offsets, self.head_dim) * 0.02)
+        self.relative_key = None
+        if relative_key_content:
+            self.relative_key = nn.Parameter(torch.randn(heads, n_offsets, self.head_dim) * 0.02)
 
     def _split(self, x: Tensor) -> Tensor:
         B, N, _C = x.shape
@@ -58,23 +71,30 @@ class SelfAttention(nn.Module):
                 ) -> tuple[Tensor, Tensor | None]:
         """``x`` (B, N, C) -> output (B, N, C) and weights (B, H, N, N) or None.
 
-        ``bias`` is broadcastable to (B, H, N, N); ``rel_index`` (N, N) indexes ``R`` (value K
-        means "no term", used for a class token).
+        ``bias`` is broadcastable to (B, H, N, N); ``rel_index`` (N, N) indexes ``R`` and ``S``
+        (value K means "no term", used for a class token).
         """
         B, N, C = x.shape
         v = self._split(self.v(x))  # (B, H, N, hd)
-        q = self._split(self.q(x)) if self.q is not None else None  # (B, H, N, hd)
-        k = self._split(self.k(x)) if self.k is not None else None  # (B, H, N, hd)
+        h = self.feature(x) if self.feature is not None else x  # (B, N, C)
+        q = self._split(self.q(h)) if self.q is not None else None  # (B, H, N, hd)
+        k = self._split(self.k(h)) if self.k is not None else None  # (B, H, N, hd)
+        if (self.relative is not None or self.relative_key is not None) and rel_index is None:
+            msg = "relative_content / relative_key_content need the layout's relative offset index"
+            raise ValueError(msg)
         if self.relative is not None:
-            if rel_index is None:
-                msg = "relative_content needs the layout's relative offset index"
-                raise ValueError(msg)
             R = torch.nn.functional.pad(self.relative, (0, 0, 0, 1))  # (H, K + 1, hd)
             qr = (q @ R.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, H, N, K + 1)
             rel = qr.gather(-1, rel_index.expand(B, self.heads, N, N))  # (B, H, N, N)
             bias = rel if bias is None else bias + rel
+        if self.relative_key is not None:
+            S = torch.nn.functional.pad(self.relative_key, (0, 0, 0, 1))  # (H, K + 1, hd)
+            ks = (k @ S.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, H, N, K + 1)
+            # term of (query i, key j) is ks[j, index_ij]: gather along the column axis
+            rel = ks.transpose(-2, -1).gather(-2, rel_index.expand(B, self.heads, N, N))
+            bias = rel if bias is None else bias + rel  # (B, H, N, N)
         if not self.content:
-            q = None
+            q = k = None
         out, weights = attention(
             q, k, v, bias, key_mask,
             dropout_p=self.dropout if self.training else 0.0, return_weights=return_attention,
@@ -106,12 +126,14 @@ class Block(nn.Module):
 
     def __init__(self, dim: int, heads: int, *, mlp_ratio: float = 4.0, norm: bool = True,
                  residual: bool = True, dropout: float = 0.0, content: bool = True,
-                 relative_content: bool = False, n_offsets: int = 0) -> None:
+                 relative_content: bool = False, relative_key_content: bool = False,
+                 nonlinear_qk: bool = False, n_offsets: int = 0) -> None:
         super().__init__()
         self.residual = residual
         self.norm1 = nn.LayerNorm(dim) if norm else nn.Identity()
         self.attn = SelfAttention(dim, heads, content=content, relative_content=relative_content,
-                                  n_offsets=n_offsets, dropout=dropout)
+                                  relative_key_content=relative_key_content,
+                                  nonlinear_qk=nonlinear_qk, n_offsets=n_offsets, dropout=dropout)
         hidden = round(dim * mlp_ratio)
         self.norm2 = nn.LayerNorm(dim) if norm and hidden else nn.Identity()
         self.mlp = MLP(dim, hidden, dropout) if hidden else None

@@ -33,6 +33,9 @@ POSITIONS = [
     {"position": "relative", "distance_bias": 0.5},
     {"position": "relative", "relative_content": True},
     {"position": "relative", "content_attention": False, "relative_content": True},
+    {"position": "relative", "relative_content": True, "relative_key_content": True,
+     "nonlinear_qk": True},
+    {"position": "none", "content_attention": False, "relative_key_content": True},
 ]
 
 

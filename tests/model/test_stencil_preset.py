@@ -96,3 +96,20 @@ def test_relative_content_makes_the_stencil_depend_on_the_local_state():
     w1 = plain(low, layout, return_attention=True).attention[0]
     w2 = plain(high, layout, return_attention=True).attention[0]
     torch.testing.assert_close(w1, w2)  # without it the stencil is fixed
+
+
+def test_relative_key_content_makes_the_weight_depend_on_the_key_state():
+    """k_j . S[offset]: the weight of a neighbour follows the neighbour's own value."""
+    cfg = dataclasses.replace(STENCIL, ndim=1, relative_key_content=True, nonlinear_qk=True)
+    model = GridFormer(cfg).double()
+    with torch.no_grad():
+        model.blocks[0].attn.relative_key.normal_()
+    layout = TokenLayout.for_grid((7,), patch_size=1, periodic=True)
+    u = torch.zeros(1, 7, 1, dtype=torch.float64)
+    w0 = model(u, layout, return_attention=True).attention[0][0, 0, 3]  # query 3, (N,)
+    u[0, 2, 0] = 1.5  # change only the left neighbour of query 3
+    w1 = model(u, layout, return_attention=True).attention[0][0, 0, 3]
+    assert not torch.allclose(w0[2], w1[2])
+    # the logits of the other keys are unchanged: their weights keep their ratios
+    torch.testing.assert_close(w0[[3, 4]] / w0[3], w1[[3, 4]] / w1[3])
+    assert model.blocks[0].attn.feature is not None  # nonlinear_qk: tanh feature layer
