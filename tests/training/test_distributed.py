@@ -47,8 +47,9 @@ def test_train_command_under_torchrun(tmp_path):
         "training": {"steps": 2, "batch_size": 4, "device": "cpu"},
     }))
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           f"--master_port={_free_port()}", "-m", "gridformer", "train", "--config", str(config),
+    # --standalone: torchrun picks a free rendezvous port itself (no port race with other tests)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "gridformer", "train", "--config", str(config),
            "--out", str(out), "--json", str(tmp_path / "r.json")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=180,
                           env={**os.environ, "OMP_NUM_THREADS": "1"}, check=False)
