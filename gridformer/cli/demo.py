@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gridformer.cli.common import add_output_arguments, progress, write_result
+from gridformer.cli.common import add_output_arguments
 
 __all__ = ["register", "run"]
 
@@ -34,12 +34,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the heat stencil experiment on the embedded default and print a table."""
-    from gridformer.experiments import run_stencil_experiment
-    from gridformer.experiments.stencil_report import (
-        stencil_table,
-        summary_lines,
-        write_stencil_report,
-    )
+    from gridformer.cli.stencil import run_and_report
 
     started = time.perf_counter()
     config = {"equation": "heat", "diffusivity": (0.6, 0.3), "dt": 0.4, "spacing": 1.0,
@@ -47,16 +42,5 @@ def run(args: argparse.Namespace) -> int:
     print("gridformer demo: learning the update stencil of u_t = 0.6 u_yy + 0.3 u_xx "
           "(forward Euler, dt 0.4, h 1, 32x32 periodic)\nwith one attention head whose logits "
           "are a learned bias per grid offset (L-BFGS on 2 random fields) ...\n")
-    result = run_stencil_experiment(**config, progress=progress)
-    print(stencil_table(result))
-    print()
-    print("\n".join(summary_lines(result)))
-    if not args.no_figures:
-        out = args.out if args.out is not None else DEFAULT_OUT
-        paths = write_stencil_report(result, out)
-        print(f"\nfigures and report written to {out.resolve()}/: "
-              f"{', '.join(p.name for p in paths)}")
-    write_result(args.json, command="demo", config=config, metrics=result.metrics(),
-                 started=started)
-    return 0
-
+    out = None if args.no_figures else (args.out if args.out is not None else DEFAULT_OUT)
+    return run_and_report(config, command="demo", out=out, json_path=args.json, started=started)

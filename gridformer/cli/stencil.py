@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 from gridformer.cli.common import (
@@ -20,7 +21,7 @@ from gridformer.cli.common import (
     write_result,
 )
 
-__all__ = ["add_experiment_arguments", "experiment_config", "register", "run"]
+__all__ = ["add_experiment_arguments", "experiment_config", "register", "run", "run_and_report"]
 
 
 def _params(values: tuple[float, ...] | None) -> float | tuple[float, ...] | None:
@@ -83,6 +84,17 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the experiment; print the summary; write JSON / figures when asked."""
+    return run_and_report(experiment_config(args), command="stencil", out=args.out,
+                          json_path=args.json, started=time.perf_counter())
+
+
+def run_and_report(config: dict[str, Any], *, command: str, out: Path | None,
+                   json_path: Path | None, started: float) -> int:
+    """Run :func:`run_stencil_experiment` with ``config``, print its table and summary, write
+    figures + report to ``out`` and the JSON record to ``json_path`` (each when given).
+
+    Shared by ``gridformer stencil`` and ``gridformer demo``.
+    """
     from gridformer.experiments import run_stencil_experiment
     from gridformer.experiments.stencil_report import (
         stencil_table,
@@ -90,15 +102,14 @@ def run(args: argparse.Namespace) -> int:
         write_stencil_report,
     )
 
-    started = time.perf_counter()
-    config = experiment_config(args)
     result = run_stencil_experiment(**config, progress=progress)
     print(stencil_table(result))
     print()
     print("\n".join(summary_lines(result)))
-    if args.out is not None:
-        paths = write_stencil_report(result, args.out)
-        print(f"figures and report written to {args.out}/ ({', '.join(p.name for p in paths)})")
-    write_result(args.json, command="stencil", config={**config, "params": result.params},
+    if out is not None:
+        paths = write_stencil_report(result, out)
+        print(f"\nfigures and report written to {out.resolve()}/: "
+              f"{', '.join(p.name for p in paths)}")
+    write_result(json_path, command=command, config={**config, "params": result.params},
                  metrics=result.metrics(), started=started)
     return 0
