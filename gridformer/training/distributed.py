@@ -53,7 +53,18 @@ class DistributedContext:
         dist.all_reduce(t, op=dist.ReduceOp.MIN)
         return bool(t.item())
 
+    def synchronize(self) -> None:
+        """Wait until every rank gets here (no-op when single-process).
+
+        Called at the end of a successful run, before :meth:`close`: otherwise a fast rank can
+        tear down its gloo transport while a slower one is still talking to it, which aborts
+        the slower process at exit ("terminate called without an active exception").
+        """
+        if self.enabled:
+            dist.barrier()
+
     def close(self) -> None:
+        """End the process group this context started (no barrier: also used on errors)."""
         if self.owns_group and dist.is_initialized():
             dist.destroy_process_group()
 

@@ -350,8 +350,10 @@ def fit(
                 checkpoint(step + 1)
         history.seconds = time.perf_counter() - started
         checkpoint(total)
+        ctx.synchronize()
     finally:
         bar.close()
+        net = None  # release the DDP wrapper (its reducer uses the process group) before ending it
         ctx.close()
     return history
 
