@@ -199,6 +199,9 @@ def lat_weights(
         raise ValueError(msg)
     w = np.clip(np.cos(np.deg2rad(values)), 0.0, None)
     if normalize:
+        if not w.sum() > 0:
+            msg = "latitude weights are all zero (every latitude at a pole); cannot normalise"
+            raise ValueError(msg)
         w = w / w.mean()
     return xr.DataArray(
         w,

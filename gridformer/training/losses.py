@@ -56,16 +56,15 @@ def mse(prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> Tenso
 
 
 def latitude_weights(lat: Tensor | np.ndarray) -> Tensor:
-    """``cos(lat)`` weights from latitudes in degrees, normalised to mean 1 (graphcast style)."""
-    lat = torch.as_tensor(np.asarray(lat, dtype=np.float64))
-    if lat.ndim != 1 or not bool(((lat >= -90) & (lat <= 90)).all()):
-        msg = "latitudes must be a 1-D array in degrees within [-90, 90]"
-        raise ValueError(msg)
-    w = torch.cos(torch.deg2rad(lat)).clamp(min=0.0)
-    if not float(w.sum()) > 0:
-        msg = "latitude weights are all zero (every latitude at a pole)"
-        raise ValueError(msg)
-    return (w / w.mean()).float()
+    """``cos(lat)`` weights from latitudes in degrees, normalised to mean 1 (graphcast style).
+
+    A float32 tensor view of :func:`gridformer.datasets.lat_weights`, shape ``(N,)`` for
+    ``lat`` ``(N,)`` (e.g. token-centre latitudes, which may repeat).
+    """
+    from gridformer.datasets import lat_weights
+
+    values = lat.detach().cpu().numpy() if isinstance(lat, Tensor) else np.asarray(lat)
+    return torch.from_numpy(lat_weights(values).values).float()
 
 
 def lat_weighted_mse(prediction: Tensor, target: Tensor, lat: Tensor | np.ndarray,

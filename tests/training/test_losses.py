@@ -35,7 +35,7 @@ def test_latitude_weights_mean_one_and_cosine():
     assert w.mean() == pytest.approx(1.0)
     expected = np.cos(np.deg2rad(lat)) / np.cos(np.deg2rad(lat)).mean()
     np.testing.assert_allclose(w, expected, rtol=1e-6)
-    with pytest.raises(ValueError, match=r"within \[-90, 90\]"):
+    with pytest.raises(ValueError, match=r"lie in \[-90, 90\]"):
         latitude_weights(np.array([100.0]))
 
 
