@@ -156,9 +156,11 @@ def leading_eofs(
 
     The field's time mean is removed and, with ``coslat``, each cell is weighted by
     ``sqrt(cos(lat))`` so that the covariance is area-weighted (the usual choice on lat/lon
-    grids). Cells that are NaN at every step (land) are left out and come back NaN. Each EOF's
-    sign is fixed so that its largest-magnitude loading is positive (EOF signs are arbitrary);
-    the principal component carries the same sign.
+    grids). The patterns are returned in the field's own space (the weight divided out again),
+    so ``(eofs * pcs).sum("mode")`` rebuilds the anomalies from the leading modes and each
+    pattern has ``sum(cos(lat) * eof**2) = 1``. Cells that are NaN at every step (land) are left
+    out and come back NaN. Each EOF's sign is fixed so that its largest-magnitude loading is
+    positive (EOF signs are arbitrary); the principal component carries the same sign.
 
     Parameters
     ----------
@@ -174,8 +176,9 @@ def leading_eofs(
     Returns
     -------
     xr.Dataset
-        ``eofs`` ``(mode, *spatial dims)`` (unit-norm patterns), ``pcs`` ``(mode, dim)`` (in the
-        field's units), ``explained_variance_ratio`` ``(mode,)``; ``mode`` counts from 1.
+        ``eofs`` ``(mode, *spatial dims)`` (dimensionless patterns, unit norm as above),
+        ``pcs`` ``(mode, dim)`` (in the field's units), ``explained_variance_ratio``
+        ``(mode,)`` (fraction of the total weighted variance); ``mode`` counts from 1.
 
     Raises
     ------
@@ -198,11 +201,27 @@ def leading_eofs(
     except ImportError as err:
         raise _missing_extra() from err
 
-    model = xeofs.single.EOF(n_modes=int(n), use_coslat=coslat, check_nans=True)
-    model.fit(field, dim=dim)
-    eofs = model.components()
-    pcs = model.scores(normalized=False)
-    ratio = model.explained_variance_ratio()
+    present = field.notnull()
+    partial = int((present.any(dim) & ~present.all(dim)).sum())
+    if partial:
+        msg = (
+            f"field has {partial} cells that are missing at some steps along {dim!r} but not at "
+            f"all; EOFs need each cell present at every step or at none (fill or mask them)"
+        )
+        raise ValueError(msg)
+    for d in field.dims:  # xeofs needs a coordinate on every dim
+        if d not in field.coords:
+            field = field.assign_coords({d: np.arange(field.sizes[d])})
+    with warnings.catch_warnings():  # xeofs' own use of deprecated xarray MultiIndex calls
+        warnings.simplefilter("ignore", FutureWarning)
+        model = xeofs.single.EOF(n_modes=int(n), use_coslat=coslat, check_nans=True)
+        model.fit(field, dim=dim)
+        eofs = model.components()
+        pcs = model.scores(normalized=False)
+        ratio = model.explained_variance_ratio()
+    if coslat:  # back from the sqrt(cos lat)-weighted space to the field's own space
+        root = np.sqrt(lat_weights(eofs["lat"], normalize=False))
+        eofs = eofs / root.where(root > 0)  # undefined (NaN) at a pole, where cos(lat) = 0
     spatial = [d for d in eofs.dims if d != "mode"]
     peak = abs(eofs).fillna(0.0).argmax(dim=spatial)  # {dim: (mode,) index}
     sign = np.sign(eofs.isel(peak))  # (mode,)
