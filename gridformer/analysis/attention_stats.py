@@ -86,7 +86,7 @@ def select_indices(n: int, chosen: int | Sequence[int] | None, name: str) -> lis
 
 
 def query_positions(n_rows: int, n_keys: int, query_index: Any) -> np.ndarray:
-    """Key-axis position of each attention row: ``arange(K)`` for full rows, else ``query_index``."""
+    """Key-axis position of each attention row: ``arange(K)`` if rows are full, else the index."""
     if query_index is None:
         if n_rows != n_keys:
             msg = (

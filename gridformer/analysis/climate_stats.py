@@ -149,6 +149,31 @@ def _missing_extra() -> ModuleNotFoundError:
     return ModuleNotFoundError(msg, name="xeofs")
 
 
+def _eof_input(field: xr.DataArray, n: int, dim: str, coslat: bool) -> xr.DataArray:
+    """Check the EOF arguments; give every dim a coordinate (xeofs needs one)."""
+    _check_dataarray(field, "field")
+    _check_dim(field, dim, "field")
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        msg = f"n={n!r} must be a positive integer number of modes"
+        raise ValueError(msg)
+    if n > field.sizes[dim] - 1:
+        msg = f"n={n} modes need at least {n + 1} steps along {dim!r}; field has {field.sizes[dim]}"
+        raise ValueError(msg)
+    if coslat and "lat" not in field.dims:
+        msg = f"coslat=True needs a 'lat' dim; field has {list(field.dims)} (pass coslat=False)"
+        raise ValueError(msg)
+    present = field.notnull()
+    partial = int((present.any(dim) & ~present.all(dim)).sum())
+    if partial:
+        msg = (
+            f"field has {partial} cells that are missing at some steps along {dim!r} but not at "
+            f"all; EOFs need each cell present at every step or at none (fill or mask them)"
+        )
+        raise ValueError(msg)
+    missing = {d: np.arange(field.sizes[d]) for d in field.dims if d not in field.coords}
+    return field.assign_coords(missing)
+
+
 def leading_eofs(
     field: xr.DataArray, n: int = 3, *, dim: str = "time", coslat: bool = True
 ) -> xr.Dataset:
@@ -185,33 +210,12 @@ def leading_eofs(
     ModuleNotFoundError
         When ``xeofs`` is missing; install ``gridformer[climate]``.
     """
-    _check_dataarray(field, "field")
-    _check_dim(field, dim, "field")
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        msg = f"n={n!r} must be a positive integer number of modes"
-        raise ValueError(msg)
-    if n > field.sizes[dim] - 1:
-        msg = f"n={n} modes need at least {n + 1} steps along {dim!r}; field has {field.sizes[dim]}"
-        raise ValueError(msg)
-    if coslat and "lat" not in field.dims:
-        msg = f"coslat=True needs a 'lat' dim; field has {list(field.dims)} (pass coslat=False)"
-        raise ValueError(msg)
+    field = _eof_input(field, n, dim, coslat)
     try:
         import xeofs
     except ImportError as err:
         raise _missing_extra() from err
 
-    present = field.notnull()
-    partial = int((present.any(dim) & ~present.all(dim)).sum())
-    if partial:
-        msg = (
-            f"field has {partial} cells that are missing at some steps along {dim!r} but not at "
-            f"all; EOFs need each cell present at every step or at none (fill or mask them)"
-        )
-        raise ValueError(msg)
-    for d in field.dims:  # xeofs needs a coordinate on every dim
-        if d not in field.coords:
-            field = field.assign_coords({d: np.arange(field.sizes[d])})
     with warnings.catch_warnings():  # xeofs' own use of deprecated xarray MultiIndex calls
         warnings.simplefilter("ignore", FutureWarning)
         model = xeofs.single.EOF(n_modes=int(n), use_coslat=coslat, check_nans=True)
@@ -224,7 +228,7 @@ def leading_eofs(
         eofs = eofs / root.where(root > 0)  # undefined (NaN) at a pole, where cos(lat) = 0
     spatial = [d for d in eofs.dims if d != "mode"]
     peak = abs(eofs).fillna(0.0).argmax(dim=spatial)  # {dim: (mode,) index}
-    sign = np.sign(eofs.isel(peak))  # (mode,)
+    sign = np.sign(eofs.isel(peak)).drop_vars(spatial)  # (mode,)
     return xr.Dataset(
         {
             "eofs": (eofs * sign).assign_attrs(long_name="empirical orthogonal function",

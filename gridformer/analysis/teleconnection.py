@@ -37,7 +37,8 @@ _COMBINE = ("mean", "rollout")
 
 
 def _is_lon(layout: Any, dim: str) -> bool:
-    return dim == "lon" or (bool(getattr(layout, "is_geographic", False)) and dim == "lon")
+    """Longitude (read modulo 360): the ``lon`` dim; grids are canonicalised to that name."""
+    return dim == "lon"
 
 
 def _cell_edges(coord: np.ndarray) -> np.ndarray:
@@ -85,7 +86,7 @@ def _normalise_query(layout: Any, query: Any) -> dict[str, Any]:
             out[dim] = float(value)
         else:
             msg = f"query value for {dim!r} must be a number or a (lo, hi) pair, got {value!r}"
-            raise ValueError(msg)
+            raise TypeError(msg)
     return out
 
 
@@ -170,7 +171,9 @@ def query_tokens(layout: Any, query: Any) -> np.ndarray:
     return np.flatnonzero(inside).astype(np.int64)
 
 
-def _query_weights(layout: Any, query: Any, keys: Any, batch: int) -> tuple[np.ndarray, torch.Tensor, str]:
+def _query_weights(
+    layout: Any, query: Any, keys: Any, batch: int
+) -> tuple[np.ndarray, torch.Tensor, str]:
     """Key-axis positions of the query rows and their per-sample weights ``(B, P)``."""
     if isinstance(query, str):
         if query not in ("cls", "pooled"):
@@ -210,6 +213,44 @@ def _rows(layers: list[torch.Tensor], positions: np.ndarray, held: np.ndarray) -
         raise ValueError(msg)
     index = torch.as_tensor([lookup[int(p)] for p in positions])
     return [layer.index_select(2, index) for layer in layers]
+
+
+def _combined_rows(
+    per_layer: list[torch.Tensor],
+    positions: np.ndarray,
+    *,
+    combine: str,
+    layers: Any,
+    heads: Any,
+    residual: float,
+    query_index: Any,
+) -> torch.Tensor:
+    """Rows ``(B, P, K)`` for the queries at key-axis ``positions``, heads and layers combined."""
+    _, n_heads, n_rows, n_keys = per_layer[0].shape
+    chosen = [per_layer[i] for i in select_indices(len(per_layer), layers, "layers")]
+    head_ids = select_indices(n_heads, heads, "heads")
+    if combine == "mean":
+        if any(t.shape[2] != n_rows for t in per_layer):
+            msg = "every layer must hold the same query rows for combine='mean'"
+            raise ValueError(msg)
+        rows = _rows(chosen, positions, query_positions(n_rows, n_keys, query_index))
+        return torch.stack([r[:, head_ids].mean(1) for r in rows]).mean(0)  # (B, P, K)
+    held = query_positions(chosen[-1].shape[2], n_keys, query_index)
+    (top,) = _rows([chosen[-1]], positions, held)  # (B, H, P, K)
+    return attention_rollout(
+        [*chosen[:-1], top], residual=residual, heads=head_ids, query_index=positions
+    )  # (B, P, K)
+
+
+def _mean_and_spread(values: torch.Tensor, valid: torch.Tensor) -> tuple[np.ndarray, ...]:
+    """Mean and standard deviation over samples of ``values`` ``(B, N)`` where ``valid``;
+    NaN where no sample is valid."""
+    count = valid.sum(0)  # (N,)
+    safe = count.clamp_min(1).to(torch.float64)
+    mean = torch.where(valid, values, 0.0).sum(0) / safe  # (N,)
+    spread = (torch.where(valid, values - mean, 0.0) ** 2).sum(0).div(safe).sqrt()  # (N,)
+    empty = count == 0
+    return mean.masked_fill(empty, torch.nan).numpy(), spread.masked_fill(empty, torch.nan).numpy()
 
 
 def teleconnection_map(
@@ -267,44 +308,25 @@ def teleconnection_map(
         msg = f"combine={combine!r} must be one of {_COMBINE}"
         raise ValueError(msg)
     per_layer = attention_layers(attention)
-    batch, n_heads, n_rows, n_keys = per_layer[0].shape
+    batch, _, _, n_keys = per_layer[0].shape
     keys = key_axis(layout, batch, n_keys)
     positions, weights, description = _query_weights(layout, query, keys, batch)
-    chosen = [per_layer[i] for i in select_indices(len(per_layer), layers, "layers")]
-    head_ids = select_indices(n_heads, heads, "heads")
-    if combine == "mean":
-        held = query_positions(n_rows, n_keys, query_index)
-        if any(t.shape[2] != n_rows for t in per_layer):
-            msg = "every layer must hold the same query rows for combine='mean'"
-            raise ValueError(msg)
-        rows = _rows(chosen, positions, held)
-        combined = torch.stack([r[:, head_ids].mean(1) for r in rows]).mean(0)  # (B, P, K)
-    else:
-        top = chosen[-1]
-        held = query_positions(top.shape[2], n_keys, query_index)
-        (top,) = _rows([top], positions, held)  # (B, H, P, K)
-        combined = attention_rollout(
-            [*chosen[:-1], top], residual=residual, heads=head_ids, query_index=positions
-        )  # (B, P, K)
+    combined = _combined_rows(
+        per_layer, positions, combine=combine, layers=layers, heads=heads, residual=residual,
+        query_index=query_index,
+    )  # (B, P, K)
     per_sample = torch.einsum("bp,bpk->bk", weights, combined)  # (B, K)
     to_class = per_sample[:, : keys.n_cls].sum(-1)  # (B,) weight kept by the class token
-    spatial = per_sample[:, keys.n_cls :]  # (B, N)
-    key_valid = keys.valid[:, keys.n_cls :]
-    count = key_valid.sum(0)  # (N,)
-    safe = count.clamp_min(1).to(torch.float64)
-    mean = torch.where(key_valid, spatial, 0.0).sum(0) / safe  # (N,)
-    spread = (torch.where(key_valid, spatial - mean, 0.0) ** 2).sum(0).div(safe).sqrt()
-    mean = torch.where(count > 0, mean, torch.nan)
-    spread = torch.where(count > 0, spread, torch.nan)
-    result = layout.to_grid(mean.numpy(), upsample=upsample, name="teleconnection_map")
+    mean, spread = _mean_and_spread(per_sample[:, keys.n_cls :], keys.valid[:, keys.n_cls :])
+    result = layout.to_grid(mean, upsample=upsample, name="teleconnection_map")
     result = result.assign_coords(
-        spread=(result.dims, layout.to_grid(spread.numpy(), upsample=upsample).values)
+        spread=(result.dims, layout.to_grid(spread, upsample=upsample).values)
     )
     result.attrs = {
         "long_name": "attention weight from the query",
         "units": "1",
         "query": description,
-        "n_query_tokens": int(len(positions)),
+        "n_query_tokens": len(positions),
         "combine": combine if combine == "mean" else f"rollout (residual={residual})",
         "layers": "all" if layers is None else str(layers),
         "heads": "all" if heads is None else str(heads),
