@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 
 from gridformer import datasets
 from gridformer.analysis import attention_rollout, query_tokens, teleconnection_map
@@ -52,12 +53,32 @@ def test_query_tokens_resolve_points_boxes_and_longitude_conventions():
     assert query_tokens(layout, QUERY_BOX).tolist() == [
         _token(layout, 3, 8), _token(layout, 3, 9), _token(layout, 4, 8), _token(layout, 4, 9)
     ]
+    assert query_tokens(layout, ((15.0, -15.0), (180.0, 230.0))).tolist() == (
+        query_tokens(layout, QUERY_BOX).tolist()
+    )
     seam = query_tokens(layout, {"lat": (-15.0, 15.0), "lon": (340.0, 20.0)})
     assert seam.tolist() == [_token(layout, 3, 0), _token(layout, 3, 15),
                              _token(layout, 4, 0), _token(layout, 4, 15)]
     shifted = _layout(lon_offset=-180.0)  # a -180..180 grid: lon 200 means -160
     assert query_tokens(shifted, (1.0, 200.0)).tolist() == [_token(shifted, 4, 0)]
     assert query_tokens(shifted, (1.0, -160.0)).tolist() == [_token(shifted, 4, 0)]
+
+
+def test_space_time_tokens_give_one_query_token_and_one_map_per_frame():
+    lat, lon = datasets.global_grid(*SHAPE)
+    data = xr.DataArray(np.zeros((4, *SHAPE)), dims=("time", "lat", "lon"),
+                        coords={"time": np.arange(4), "lat": lat, "lon": lon})
+    _, layout = PatchTokenizer(patch_size=PATCH, time_patch=2).encode(data)
+    per_frame = layout.n_spatial_tokens
+    tokens = query_tokens(layout, (1.0, 200.0))
+    assert tokens.tolist() == [_token(layout, 4, 8), per_frame + _token(layout, 4, 8)]
+    n = layout.n_tokens
+    attention = torch.zeros(1, 1, n, n, dtype=torch.float64)
+    attention[0, 0, :, 3] = 1.0  # everything looks at token 3 of the first frame
+    result = teleconnection_map(attention, layout, (1.0, 200.0))
+    assert result.dims == ("frame", "lat", "lon")
+    assert float(result.isel(frame=0).values.ravel()[3]) == 1.0
+    assert float(result.sum()) == 1.0
 
 
 def test_query_errors_name_the_point_and_the_grid():
