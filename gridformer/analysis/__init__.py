@@ -11,8 +11,29 @@ Public API::
     rollout_errors(prediction, reference) -> xr.Dataset(rel_l2, nrmse over time)
     spectral_error(prediction, reference) -> xr.Dataset over wavenumber
     upwind_consistency(stencils, velocity) -> float;  upwind_lean(...) -> xr.DataArray
+
+Teleconnections (xarray in and out)::
+
+    teleconnection_map(attention, layout, query, *, combine="mean" | "rollout") -> (lat, lon)
+    query_tokens(layout, query) -> token indices of a point or box
+    mean_attention_distance(attention, layout) -> (layer, head) km, coord "uniform"
+    attention_entropy(attention, layout=None) -> (layer, sample, head, query) in [0, 1]
+    attention_rollout(attentions, *, residual=0.5) -> Tensor (B, Q, K)
+    correlation_map(field, index, *, dim="time", lag=0) -> (lat, lon)
+    pattern_correlation(a, b) -> float;  leading_eofs(field, n=3) -> xr.Dataset (needs xeofs)
+    lat_weighted_rmse, anomaly_correlation (WeatherBench 2);  index_skill -> correlation, rmse
 """
 
+from gridformer.analysis.attention_stats import (
+    attention_entropy,
+    attention_rollout,
+    mean_attention_distance,
+)
+from gridformer.analysis.climate_stats import (
+    correlation_map,
+    leading_eofs,
+    pattern_correlation,
+)
 from gridformer.analysis.compare import (
     StencilComparison,
     compare_stencils,
@@ -21,27 +42,40 @@ from gridformer.analysis.compare import (
 )
 from gridformer.analysis.effective import effective_stencil, wrapped_offsets
 from gridformer.analysis.rollout import rollout, rollout_errors, spectral_error
+from gridformer.analysis.skill import anomaly_correlation, index_skill, lat_weighted_rmse
 from gridformer.analysis.stencils import (
     attention_stencil,
     crop_stencil,
     offset_dims,
     stack_attention,
 )
+from gridformer.analysis.teleconnection import query_tokens, teleconnection_map
 from gridformer.analysis.upwind import upwind_consistency, upwind_lean
 
 __all__ = [
     "StencilComparison",
+    "anomaly_correlation",
+    "attention_entropy",
+    "attention_rollout",
     "attention_stencil",
     "compare_stencils",
+    "correlation_map",
     "crop_stencil",
     "effective_stencil",
+    "index_skill",
+    "lat_weighted_rmse",
+    "leading_eofs",
+    "mean_attention_distance",
     "offset_dims",
+    "pattern_correlation",
+    "query_tokens",
     "rollout",
     "rollout_errors",
     "spectral_error",
     "stack_attention",
     "stencil_moments",
     "stencil_to_dict",
+    "teleconnection_map",
     "upwind_consistency",
     "upwind_lean",
     "wrapped_offsets",
