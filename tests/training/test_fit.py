@@ -224,5 +224,5 @@ def test_load_model_rebuilds_the_trained_model(tmp_path, kind):
         checkpoint_path=tmp_path / "m.pt")
     again = load_model(tmp_path / "m.pt")
     model.eval()
-    torch.testing.assert_close(again(x, LAYOUT).prediction, model(x, LAYOUT).prediction,
+    torch.testing.assert_close(again.model(x, LAYOUT).prediction, model(x, LAYOUT).prediction,
                                atol=0, rtol=0)
