@@ -19,7 +19,7 @@ from gridformer.analysis.compare import (
     stencil_moments,
     stencil_to_dict,
 )
-from gridformer.analysis.effective import effective_stencil, wrapped_offsets
+from gridformer.analysis.effective import effective_stencil
 from gridformer.analysis.rollout import rollout, rollout_errors, spectral_error
 from gridformer.analysis.stencils import (
     attention_stencil,
@@ -44,5 +44,4 @@ __all__ = [
     "stencil_to_dict",
     "upwind_consistency",
     "upwind_lean",
-    "wrapped_offsets",
 ]
