@@ -83,7 +83,8 @@ def effective_stencil(
     dims
         Names of the spatial axes for array input (default ``("y", "x")`` / ``("x",)``).
     dtype
-        Dtype of the input fed to the model.
+        Dtype of the fields fed to ``model_fn`` (e.g. float64 for float64 data; gridformer
+        models cast their input to their own parameters' dtype).
     chunk_size
         Jacobian rows per backward pass (memory knob).
 

@@ -179,7 +179,7 @@ class GridFormer(nn.Module):
         if not tokens.is_floating_point():
             msg = (
                 f"tokens must be a floating-point tensor, got dtype {tokens.dtype}; tokenize with "
-                f"PatchTokenizer (float32 tokens) or call tokens.float()"
+                f"PatchTokenizer or call tokens.float()"
             )
             raise TypeError(msg)
         B, N, D = tokens.shape

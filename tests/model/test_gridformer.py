@@ -121,13 +121,24 @@ def test_sample_without_valid_token_is_an_error():
 @pytest.mark.parametrize("change", [{"position": "relative"}, {"position": "geodesic"},
                                     {"position": "absolute"}, {"position": "sincos"}])
 def test_runs_on_a_grid_size_never_seen(change):
+    """Relative offsets and distances carry over to any periodic grid (translation equivariant
+    there); absolute tables are resampled to it and sincos rebuilt for it (position matters)."""
     model, _, _ = make(**change)
     _randomize_zero_init(model)  # as after training: non-zero relative / distance biases
     for shape in [(5, 7), (9, 2)]:
         layout = TokenLayout.for_grid(shape, patch_size=1, periodic=True)
-        out = model(torch.randn(B, layout.n_tokens, D), layout)
-        assert out.prediction.shape == (B, layout.n_tokens, OUT)
-        assert torch.isfinite(out.prediction).all()
+        tokens = torch.randn(B, *shape, D)
+        with torch.no_grad():
+            out = model(tokens.reshape(B, -1, D), layout).prediction
+            rolled = model(torch.roll(tokens, (1, 1), (1, 2)).reshape(B, -1, D), layout)
+        assert out.shape == (B, layout.n_tokens, OUT)
+        assert torch.isfinite(out).all()
+        moved = torch.roll(out.reshape(B, *shape, OUT), (1, 1), (1, 2)).reshape(B, -1, OUT)
+        gap = float((rolled.prediction - moved).abs().max())
+        if change["position"] in ("relative", "geodesic"):
+            assert gap < 1e-5
+        else:
+            assert gap > 1e-3
 
 
 def test_relative_bias_is_translation_equivariant_on_periodic_grid():
