@@ -123,7 +123,8 @@ def test_incompatible_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"incompatible config: dim=16 \(checkpoint\) vs 8 "
                                          r"\(model\)"):
         load_checkpoint(tmp_path / "c.pt", other)
-    with pytest.raises(ValueError, match=r"incompatible config"):
+    with pytest.raises(ValueError, match=r"c\.pt' was written for an incompatible config: "
+                                         r"dim=16 \(checkpoint\) vs 8 \(model\)"):
         fit(other, heat_data(), layout=LAYOUT, steps=2, resume_from=tmp_path / "c.pt",
             device="cpu")
 
