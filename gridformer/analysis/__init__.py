@@ -40,7 +40,7 @@ from gridformer.analysis.compare import (
     stencil_moments,
     stencil_to_dict,
 )
-from gridformer.analysis.effective import effective_stencil, wrapped_offsets
+from gridformer.analysis.effective import effective_stencil
 from gridformer.analysis.rollout import rollout, rollout_errors, spectral_error
 from gridformer.analysis.skill import anomaly_correlation, index_skill, lat_weighted_rmse
 from gridformer.analysis.stencils import (
@@ -78,5 +78,4 @@ __all__ = [
     "teleconnection_map",
     "upwind_consistency",
     "upwind_lean",
-    "wrapped_offsets",
 ]

@@ -16,20 +16,11 @@ import torch
 import xarray as xr
 
 from gridformer.analysis.stencils import crop_stencil
+from gridformer.tokenize.geometry import wrap_offsets
 
-__all__ = ["effective_stencil", "wrapped_offsets"]
+__all__ = ["effective_stencil"]
 
 _NON_SPATIAL = ("sample", "time", "step", "batch")
-
-
-def wrapped_offsets(delta: np.ndarray, length: int, periodic: bool) -> np.ndarray:
-    """Offsets ``key - query`` wrapped into ``[-L//2, L - L//2 - 1]`` on a periodic axis.
-
-    The same convention as :meth:`TokenLayout.offsets`, so both stencils share coordinates.
-    """
-    if not periodic:
-        return delta
-    return (delta + length // 2) % length - length // 2
 
 
 def _as_batch(u: object, dims: Sequence[str] | None) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -92,7 +83,8 @@ def effective_stencil(
     dims
         Names of the spatial axes for array input (default ``("y", "x")`` / ``("x",)``).
     dtype
-        Dtype of the input fed to the model.
+        Dtype of the fields fed to ``model_fn`` (e.g. float64 for float64 data; gridformer
+        models cast their input to their own parameters' dtype).
     chunk_size
         Jacobian rows per backward pass (memory knob).
 
@@ -125,7 +117,8 @@ def effective_stencil(
     coords, flat = [], np.zeros((len(rows_cell), n_cells), dtype=np.int64)
     for axis, length in enumerate(grid):
         delta = cell_multi[axis][None, :] - query_multi[axis][:, None]  # (R, n_cells)
-        delta = wrapped_offsets(delta, length, periodic_axes[axis])
+        if periodic_axes[axis]:  # the convention of TokenLayout.offsets()
+            delta = wrap_offsets(delta, length)
         low = -(length // 2) if periodic_axes[axis] else -(length - 1)
         high = length - length // 2 - 1 if periodic_axes[axis] else length - 1
         coords.append(np.arange(low, high + 1))

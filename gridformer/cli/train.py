@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     model = build_model(dict(config.get("model") or {}), features=pairs.source["features"],
                         layout=pairs.layout)
     history = fit(model, pairs.train, layout=pairs.layout, val_data=pairs.val,
-                  val_layout=pairs.val_layout,
+                  val_layout=pairs.val_layout, metadata=pairs.metadata,
                   checkpoint_path=out / "checkpoint.pt", **training)
 
     if int(os.environ.get("RANK", "0")) != 0:

@@ -22,6 +22,7 @@ from gridformer.model.gridformer import GridFormer, GridFormerOutput
 from gridformer.model.position import (
     DistanceBias,
     RelativePositionBias,
+    frame_embedding,
     relative_index,
     resample_absolute,
     sincos_embedding,
@@ -40,6 +41,7 @@ __all__ = [
     "LocalCNN",
     "RelativePositionBias",
     "attention",
+    "frame_embedding",
     "relative_index",
     "resample_absolute",
     "sincos_embedding",

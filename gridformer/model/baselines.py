@@ -8,6 +8,12 @@
 
 Both reshape tokens ``(B, N, D)`` to the patch grid ``(B, F*D, *patch_grid_shape)`` (F frames
 folded into channels) and back. ``head="index"``/``"class"`` mean-pool the grid to a vector.
+
+Masks: tokens that ``layout.valid`` or ``mask=`` mark invalid are never read. They are zeroed
+before the first layer, and hidden features at cells with no valid frame are zeroed after every
+hidden layer, so an invalid cell acts like the zero padding outside a non-periodic grid; pooled
+heads average valid cells only. (Scoring only valid tokens is the loss's job: ``fit`` passes
+the same mask to it.) Tokens of any float dtype are cast to the dtype of the parameters.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gridformer.model._masks import combine_masks, layout_key_mask
 from gridformer.model.gridformer import GridFormerOutput
 
 __all__ = ["FNO", "LocalCNN", "SpectralConv", "grid_to_tokens", "tokens_to_grid"]
@@ -53,12 +60,34 @@ def _check_head(head: str) -> None:
 
 
 def _check_features(tokens: Tensor, in_features: int) -> None:
+    if not isinstance(tokens, Tensor) or not tokens.is_floating_point():
+        kind = tokens.dtype if isinstance(tokens, Tensor) else type(tokens).__name__
+        msg = f"tokens must be a floating-point torch.Tensor (B, N, D), got {kind}"
+        raise TypeError(msg)
     if tokens.ndim != 3 or tokens.shape[-1] != in_features:
         msg = (
             f"tokens of shape {tuple(tokens.shape)} do not have in_features={in_features} "
             f"features per token (expected (B, N, {in_features}))"
         )
         raise ValueError(msg)
+
+
+def _masked_input(tokens: Tensor, layout: Any, mask: Tensor | None, in_features: int,
+                  dtype: torch.dtype) -> tuple[Tensor, Tensor | None]:
+    """Cast ``tokens`` to ``dtype`` and zero the invalid ones.
+
+    Returns the tokens ``(B, N, D)`` and the cells to keep in hidden layers ``(B, 1, *grid)``
+    (1 where any frame of the cell is valid, else 0), or None when every token is valid.
+    """
+    _check_features(tokens, in_features)
+    tokens = tokens.to(dtype)  # e.g. float64 tokens into a float32 model
+    B, N, _ = tokens.shape
+    keep = combine_masks(layout_key_mask(layout, tokens.device), mask, B, N, tokens.device)
+    if keep is None:
+        return tokens, None
+    tokens = tokens.masked_fill(~keep[..., None], 0.0)  # (B, N, D); also drops NaN there
+    cells = tokens_to_grid(keep[..., None].to(dtype), layout)  # (B, F, *grid)
+    return tokens, cells.amax(dim=1, keepdim=True)  # (B, 1, *grid)
 
 
 class LocalCNN(nn.Module):
@@ -126,15 +155,20 @@ class LocalCNN(nn.Module):
 
     def forward(self, tokens: Tensor, layout: Any, return_attention: bool = False,
                 mask: Tensor | None = None) -> GridFormerOutput:
-        """``tokens`` (B, N, D) -> prediction (B, N, out) or (B, out); no attention maps."""
-        _check_features(tokens, self.in_features)
+        """``tokens`` (B, N, D) -> prediction (B, N, out) or (B, out); no attention maps.
+
+        ``mask`` (B, N) bool, True for valid tokens, is combined (and) with ``layout.valid``.
+        """
+        tokens, keep = _masked_input(tokens, layout, mask, self.in_features,
+                                     self.convs[0].weight.dtype)
         periodic = tuple(getattr(layout, "periodic", (False,) * self.ndim))
         x = tokens_to_grid(tokens, layout)  # (B, F*D, *grid)
         for i, conv in enumerate(self.convs):
             x = conv(self._pad(x, periodic))  # (B, channels, *grid)
             if i < len(self.convs) - 1:
                 x = F.gelu(x)
-        return _output(x, self.frames, self.pool_head)
+                x = x * keep if keep is not None else x  # invalid cells stay zero
+        return _output(x, self.frames, self.pool_head, keep)
 
 
 class SpectralConv(nn.Module):
@@ -217,18 +251,31 @@ class FNO(nn.Module):
 
     def forward(self, tokens: Tensor, layout: Any, return_attention: bool = False,
                 mask: Tensor | None = None) -> GridFormerOutput:
-        """``tokens`` (B, N, D) -> prediction (B, N, out) or (B, out); no attention maps."""
-        _check_features(tokens, self.in_features)
+        """``tokens`` (B, N, D) -> prediction (B, N, out) or (B, out); no attention maps.
+
+        ``mask`` (B, N) bool, True for valid tokens, is combined (and) with ``layout.valid``.
+        """
+        tokens, keep = _masked_input(tokens, layout, mask, self.in_features,
+                                     self.lift.weight.dtype)
         x = self.lift(tokens_to_grid(tokens, layout))  # (B, width, *grid)
         for spectral, pointwise in zip(self.spectral, self.pointwise, strict=True):
+            x = x * keep if keep is not None else x  # invalid cells are never read
             x = F.gelu(spectral(x) + pointwise(x))  # (B, width, *grid)
-        return _output(self.project(x), self.frames, self.pool_head)
+        x = x * keep if keep is not None else x
+        return _output(self.project(x), self.frames, self.pool_head, keep)
 
 
-def _output(x: Tensor, frames: int, pool_head: nn.Linear | None) -> GridFormerOutput:
-    """Grid output (B, channels, *grid) -> GridFormerOutput (features = output tokens)."""
+def _output(x: Tensor, frames: int, pool_head: nn.Linear | None,
+            keep: Tensor | None) -> GridFormerOutput:
+    """Grid output (B, channels, *grid) -> GridFormerOutput (features = output tokens).
+
+    ``keep`` (B, 1, *grid) or None: the cells pooled heads average over.
+    """
     if pool_head is None:
         tokens = grid_to_tokens(x, frames)  # (B, N, out)
         return GridFormerOutput(tokens, None, tokens)
-    pooled = x.flatten(2).mean(-1)  # (B, channels)
+    if keep is None:
+        pooled = x.flatten(2).mean(-1)  # (B, channels)
+    else:
+        pooled = (x * keep).flatten(2).sum(-1) / keep.flatten(2).sum(-1)  # (B, channels)
     return GridFormerOutput(pool_head(pooled), None, grid_to_tokens(x, 1))

@@ -45,6 +45,10 @@ class GridFormerConfig:
     # other grids), "sincos" (fixed sine-cosine of the patch index), "relative" (learned per-head
     # bias of the integer token offset, any grid size), "geodesic" (per-head bias
     # -distance_bias * d / distance_scale_km only), "none".
+    # Space-time tokens (ndim=3): "relative" learns the frame offset as its first axis; the
+    # spatial-only "absolute", "sincos" and "geodesic" add a fixed sine-cosine code of the
+    # frame index (position.frame_embedding: no parameters, any number of frames), so frames
+    # are told apart; "none" leaves the model blind to position and frame.
     position: str = "relative"
     # Distance bias added to the attention logits of any position mode:
     # -distance_bias * d / distance_scale_km per head, d from layout.distances() (great-circle km

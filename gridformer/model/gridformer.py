@@ -2,13 +2,18 @@
 
 ::
 
-    tokens (B, N, D) --embed--> (B, N, C) [+ absolute / sincos position]
+    tokens (B, N, D) --embed--> (B, N, C) [+ absolute / sincos position] [+ frame code]
         --blocks (attention logits + relative / distance bias, invalid keys masked)-->
         --norm--> features (B, N, C) --head--> prediction
             field: (B, N, out)   index / class: pooled (B, out)
 
+Space-time tokens: "relative" reads the frame offset from its 3-D offset table; "absolute",
+"sincos" and "geodesic" (whose tables and distances are spatial only) add a fixed sine-cosine
+code of the token's frame (:func:`~gridformer.model.position.frame_embedding`), so that frames
+are told apart; "none" has no position at all.
+
 The geometry that depends only on the layout (relative offset index, distances, key mask,
-sincos table) is built once per layout object and device and cached.
+fixed position table) is built once per layout object and device and cached.
 """
 
 from __future__ import annotations
@@ -21,17 +26,22 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gridformer.model._masks import combine_masks, layout_key_mask, masked_mean
 from gridformer.model.config import GridFormerConfig
 from gridformer.model.layers import Block
 from gridformer.model.position import (
     DistanceBias,
     RelativePositionBias,
+    frame_embedding,
     relative_index,
     resample_absolute,
     sincos_embedding,
 )
 
 __all__ = ["GridFormer", "GridFormerOutput"]
+
+#: Position modes whose encoding is spatial only, so space-time tokens get a frame code.
+_FRAME_CODED = ("absolute", "sincos", "geodesic")
 
 
 @dataclass
@@ -61,7 +71,7 @@ class _Geometry:
     rel_index: Tensor | None  # (N', N') int64, value K = no bias (class token pairs)
     distances: Tensor | None  # (N', N') float32, 0 on class token pairs
     key_mask: Tensor | None  # (B', N) bool, None when every token is valid
-    sincos: Tensor | None  # (N, C)
+    fixed_position: Tensor | None  # (N, C) float32: sincos table and / or frame code
 
 
 class GridFormer(nn.Module):
@@ -117,7 +127,8 @@ class GridFormer(nn.Module):
         Parameters
         ----------
         tokens
-            ``(B, N, in_features)`` float tensor from the tokenizer (cast to the model's dtype).
+            ``(B, N, in_features)`` float tensor from the tokenizer, any float dtype (cast to
+            the dtype of the model's parameters; the outputs are in that dtype).
         layout
             The ``TokenLayout`` of the tokens (geometry, valid mask).
         return_attention
@@ -130,13 +141,13 @@ class GridFormer(nn.Module):
         B, N, _D = self._check_tokens(tokens, layout)
         tokens = tokens.to(self.embed.weight.dtype)  # e.g. float64 tokens into a float32 model
         geo = self._geometry(layout, tokens.device)
-        key_mask = _combine_masks(geo.key_mask, mask, B, N, tokens.device)
+        key_mask = combine_masks(geo.key_mask, mask, B, N, tokens.device)
 
         x = self.embed(tokens)  # (B, N, C)
         if self.pos_table is not None:
             x = x + self._absolute_position(layout)  # (N, C) broadcast
-        elif geo.sincos is not None:
-            x = x + geo.sincos.to(x.dtype)
+        if geo.fixed_position is not None:
+            x = x + geo.fixed_position.to(x.dtype)  # (N, C) broadcast
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(B, -1, -1), x], dim=1)  # (B, N + 1, C)
             if key_mask is not None:
@@ -156,7 +167,7 @@ class GridFormer(nn.Module):
         elif self.cls_token is not None:
             prediction = self.head(x[:, 0])  # (B, out)
         else:
-            prediction = self.head(_masked_mean(features, key_mask))  # (B, out)
+            prediction = self.head(masked_mean(features, key_mask))  # (B, out)
         return GridFormerOutput(prediction, tuple(maps) if return_attention else None, features)
 
     # ------------------------------------------------------------------ pieces
@@ -168,7 +179,7 @@ class GridFormer(nn.Module):
         if not tokens.is_floating_point():
             msg = (
                 f"tokens must be a floating-point tensor, got dtype {tokens.dtype}; tokenize with "
-                f"PatchTokenizer (float32 tokens) or call tokens.float()"
+                f"PatchTokenizer or call tokens.float()"
             )
             raise TypeError(msg)
         B, N, D = tokens.shape
@@ -214,7 +225,7 @@ class GridFormer(nn.Module):
     def _build_geometry(self, layout: Any, device: torch.device) -> _Geometry:
         cfg = self.config
         n_cls = 1 if self.cls_token is not None else 0
-        rel_index = distances = sincos = None
+        rel_index = distances = fixed = None
         if self.relative is not None or cfg.relative_content or cfg.relative_key_content:
             offsets = torch.as_tensor(layout.offsets())  # (N, N, ndim)
             if offsets.shape[-1] != cfg.ndim:
@@ -233,59 +244,10 @@ class GridFormer(nn.Module):
         if cfg.position == "sincos":
             grid = tuple(layout.patch_grid_shape)
             table = sincos_embedding(grid, cfg.dim)  # (G, C)
-            sincos = table.repeat(getattr(layout, "n_frames", 1), 1).to(device)  # (N, C)
-        return _Geometry(rel_index, distances, _layout_key_mask(layout, device), sincos)
+            fixed = table.repeat(getattr(layout, "n_frames", 1), 1)  # (N, C), frame-major
+        if getattr(layout, "is_spacetime", False) and cfg.position in _FRAME_CODED:
+            frames = frame_embedding(layout.time_index, cfg.dim)  # (N, C)
+            fixed = frames if fixed is None else fixed + frames
+        fixed = fixed.to(device) if fixed is not None else None
+        return _Geometry(rel_index, distances, layout_key_mask(layout, device), fixed)
 
-
-def _layout_key_mask(layout: Any, device: torch.device) -> Tensor | None:
-    """``layout.valid`` as a (B', N) bool tensor, or None when every token is valid."""
-    valid = getattr(layout, "valid", None)
-    if valid is None:
-        return None
-    valid = torch.as_tensor(valid, dtype=torch.bool)
-    if valid.ndim == 1:
-        valid = valid.unsqueeze(0)  # (1, N)
-    if bool(valid.all()):
-        return None
-    if bool((valid == valid[:1]).all()):
-        valid = valid[:1]  # the same mask for every sample: (1, N)
-    return valid.to(device)
-
-
-def _combine_masks(layout_mask: Tensor | None, mask: Tensor | None, B: int, N: int,
-                   device: torch.device) -> Tensor | None:
-    """And the layout's and the caller's masks into one (B, N) key mask (or None)."""
-    if layout_mask is not None and layout_mask.shape[0] not in (1, B):
-        if mask is not None:  # per-sample validity of another batch: the caller's mask rules
-            layout_mask = None
-        else:
-            msg = (
-                f"layout.valid has {layout_mask.shape[0]} samples but tokens have B={B}; pass "
-                f"a layout for this batch or this batch's (B, N) mask="
-            )
-            raise ValueError(msg)
-    if mask is not None:
-        mask = torch.as_tensor(mask, dtype=torch.bool, device=device)
-        if mask.shape != (B, N):
-            msg = f"mask has shape {tuple(mask.shape)}, expected (B, N) = {(B, N)}"
-            raise ValueError(msg)
-    if layout_mask is None and mask is None:
-        return None
-    out = torch.ones(B, N, dtype=torch.bool, device=device)
-    if layout_mask is not None:
-        out = out & layout_mask
-    if mask is not None:
-        out = out & mask
-    if not bool(out.any(dim=1).all()):
-        empty = torch.nonzero(~out.any(dim=1)).flatten().tolist()
-        msg = f"samples {empty} have no valid token to attend to"
-        raise ValueError(msg)
-    return out  # (B, N)
-
-
-def _masked_mean(x: Tensor, mask: Tensor | None) -> Tensor:
-    """Mean of ``x`` (B, N, C) over valid tokens -> (B, C)."""
-    if mask is None:
-        return x.mean(dim=1)
-    w = mask.to(x.dtype).unsqueeze(-1)  # (B, N, 1)
-    return (x * w).sum(dim=1) / w.sum(dim=1)

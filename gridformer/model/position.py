@@ -3,6 +3,7 @@
 - :func:`resample_absolute` — a learned absolute table moved to another grid (bicubic, each
   axis on its own, never assuming a square grid); a pure function of the old and new shape.
 - :func:`sincos_embedding` — fixed n-D sine-cosine table of the patch index.
+- :func:`frame_embedding` — fixed 1-D sine-cosine code of each token's frame (space-time tokens).
 - :func:`relative_index` + :class:`RelativePositionBias` — a per-head bias indexed by the integer
   token offset (key minus query, in patches, clipped), so the weights work on any grid size.
 - :class:`DistanceBias` — ``-distance_bias * d / scale`` per head, fixed or learned.
@@ -20,6 +21,7 @@ from torch import Tensor, nn
 __all__ = [
     "DistanceBias",
     "RelativePositionBias",
+    "frame_embedding",
     "relative_index",
     "resample_absolute",
     "sincos_embedding",
@@ -79,6 +81,19 @@ def sincos_embedding(grid_shape: Sequence[int], dim: int) -> Tensor:
     table = torch.cat(parts, dim=1) if parts else torch.zeros(math.prod(grid_shape), 0)
     table = F.pad(table, (0, dim - table.shape[1]))  # (G, dim)
     return table.float()
+
+
+def frame_embedding(time_index: Sequence[int] | Tensor, dim: int) -> Tensor:
+    """Fixed sine-cosine code of each token's frame, ``(N, dim)`` float32.
+
+    Row ``n`` is the 1-D :func:`sincos_embedding` (all ``dim`` channels, ``dim // 2``
+    frequencies, base 10000) of the frame index ``time_index[n]`` (``layout.time_index``), so
+    tokens of different frames differ and tokens of one frame share the code. Parameter-free:
+    it works for any number of frames.
+    """
+    index = torch.as_tensor(time_index, dtype=torch.int64)  # (N,)
+    n_frames = int(index.max()) + 1 if index.numel() else 1
+    return sincos_embedding((n_frames,), dim)[index]  # (N, dim)
 
 
 def relative_index(offsets: Tensor, patch_size: Sequence[int], max_offset: int) -> Tensor:

@@ -1,15 +1,16 @@
 """Training: ``fit`` (AdamW, warmup + cosine, AMP on CUDA, DDP under torchrun), losses,
-checkpoints.
+checkpoints, and ``load_model`` to use a trained model on new data.
 
 ::
 
-    from gridformer.training import fit, save_checkpoint, load_checkpoint
-    history = fit(model, (inputs, targets), layout=layout, loss="mse", steps=500, lr=1e-3)
+    from gridformer.training import fit, load_model
+    history = fit(model, (inputs, targets), layout=layout, loss="mse", steps=500, lr=1e-3,
+                  checkpoint_path="ckpt.pt", metadata=pairs.metadata)
+    forecast = load_model("ckpt.pt").predict(ds)       # xr.Dataset in, xr.Dataset out
 """
 
 from gridformer.training.checkpoint import (
     load_checkpoint,
-    load_model,
     model_config,
     save_checkpoint,
 )
@@ -30,12 +31,15 @@ from gridformer.training.losses import (
     latitude_weights,
     mse,
 )
+from gridformer.training.predictor import Predictor, data_metadata, load_model
 
 __all__ = [
     "LOSSES",
     "History",
     "NonFiniteLossError",
+    "Predictor",
     "cross_entropy",
+    "data_metadata",
     "distillation_loss",
     "evaluate",
     "fit",

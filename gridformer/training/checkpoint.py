@@ -4,12 +4,18 @@ A checkpoint is a plain dict saved with :func:`torch.save` and read back with
 ``torch.load(..., weights_only=True)`` (tensors, numbers, strings, lists, dicts only)::
 
     format, model_class, config (dict), versions, seed, step,
-    model (state dict), optimizer, scheduler, rng {"torch", "cuda"}, history, extra
+    model (state dict), optimizer, scheduler, rng {"torch", "cuda"}, history, extra,
+    metadata (plain JSON data: what using the model on new data needs; see
+              gridformer.training.predictor)
+
+:func:`~gridformer.training.predictor.load_model` turns a checkpoint back into a model that
+takes and returns ``xr.Dataset``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import platform
 from pathlib import Path
@@ -23,9 +29,10 @@ from gridformer._io import atomic_path
 
 __all__ = [
     "FORMAT",
+    "build_model",
     "load_checkpoint",
-    "load_model",
     "model_config",
+    "read_checkpoint",
     "save_checkpoint",
     "unwrap",
 ]
@@ -51,14 +58,23 @@ def model_config(model: nn.Module) -> dict[str, Any] | None:
 def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, *,
                     optimizer: torch.optim.Optimizer | None = None,
                     scheduler: Any | None = None, step: int = 0, seed: int | None = None,
-                    history: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
-                    ) -> Path:
+                    history: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+                    metadata: dict[str, Any] | None = None) -> Path:
     """Write a checkpoint to ``path`` atomically (temp file + ``os.replace``).
 
     Stores the model class name and config dict, package versions, ``seed``, ``step``, the
     model / optimizer / scheduler state dicts, torch's CPU (and CUDA) RNG state, the training
-    ``history`` so far and any ``extra`` (plain data only).
+    ``history`` so far, any ``extra`` (plain data only) and ``metadata``: JSON data describing
+    how to feed the model (tokenizer, variables, normalisation, grid), read back by
+    :func:`~gridformer.training.predictor.load_model`.
+
+    Raises
+    ------
+    TypeError
+        ``metadata`` that is not plain JSON data (dicts with string keys, lists, strings,
+        numbers, booleans, None).
     """
+    metadata = _plain_json("metadata", metadata)
     bare = unwrap(model)
     state = {
         "format": FORMAT,
@@ -75,6 +91,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, *,
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
         "history": history,
         "extra": extra or {},
+        "metadata": metadata,
     }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -137,12 +154,10 @@ def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | None = None
     return state
 
 
-def load_model(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu"
-               ) -> nn.Module:
-    """Rebuild the model stored in a checkpoint (GridFormer, LocalCNN or FNO) in eval mode."""
+def build_model(state: dict[str, Any], *, where: str = "checkpoint") -> nn.Module:
+    """Rebuild the model of a checkpoint dict (GridFormer, LocalCNN or FNO) in eval mode."""
     from gridformer.model import FNO, GridFormer, GridFormerConfig, LocalCNN
 
-    state = _read(Path(path), map_location)
     kind, config = state["model_class"], dict(state["config"] or {})
     if kind == "GridFormer":
         model: nn.Module = GridFormer(GridFormerConfig.from_dict(config))
@@ -150,10 +165,40 @@ def load_model(path: str | os.PathLike[str], *, map_location: str | torch.device
         cls = LocalCNN if kind == "LocalCNN" else FNO
         model = cls(config.pop("in_features"), config.pop("out_features"), **config)
     else:
-        msg = f"checkpoint {str(path)!r} holds a {kind}, which load_model cannot rebuild"
+        msg = (
+            f"{where} holds a {kind}, which cannot be rebuilt; the known models are "
+            f"GridFormer, LocalCNN and FNO"
+        )
         raise ValueError(msg)
     model.load_state_dict(state["model"])
     return model.eval()
+
+
+def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+                    ) -> dict[str, Any]:
+    """The checkpoint dict at ``path`` (``torch.load(..., weights_only=True)``), checked.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        Not a gridformer checkpoint (unreadable, truncated, foreign format).
+    """
+    return _read(Path(path), map_location)
+
+
+def _plain_json(name: str, value: Any) -> Any:
+    """``value`` through a JSON round trip: tuples become lists, numpy floats Python floats, so
+    that ``torch.load(..., weights_only=True)`` reads it back."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as error:
+        msg = (
+            f"{name} must be plain JSON data (dicts with string keys, lists, strings, numbers, "
+            f"booleans, None): {error}"
+        )
+        raise TypeError(msg) from None
 
 
 def _read(path: Path, map_location: str | torch.device) -> dict[str, Any]:

@@ -15,24 +15,18 @@ import numbers
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import (
-    BatchSampler,
-    Dataset,
-    DistributedSampler,
-    TensorDataset,
-    default_collate,
-)
+from torch.utils.data import BatchSampler, Dataset, DistributedSampler
 
 from gridformer.training import distributed
+from gridformer.training._batches import Split, batch_loss, evaluate_split
 from gridformer.training.checkpoint import load_checkpoint, save_checkpoint
-from gridformer.training.losses import get_loss, lat_weighted_mse
 
 __all__ = [
     "History",
@@ -94,74 +88,6 @@ def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]
     return factor
 
 
-def _as_dataset(data: Any, name: str) -> Dataset:
-    """Accept a map-style Dataset of (inputs, target) pairs or a pair of arrays/tensors."""
-    if isinstance(data, Dataset):
-        return data
-    if isinstance(data, Sequence) and len(data) == 2 and all(hasattr(a, "shape") for a in data):
-        inputs, targets = (torch.as_tensor(np.asarray(a)) if not isinstance(a, Tensor) else a
-                           for a in data)
-        if inputs.shape[0] != targets.shape[0]:
-            msg = f"{name}: {inputs.shape[0]} inputs but {targets.shape[0]} targets"
-            raise ValueError(msg)
-        return TensorDataset(inputs.float(), targets if not targets.is_floating_point()
-                             else targets.float())
-    msg = (
-        f"{name} must be a torch Dataset of (inputs, target) pairs or a tuple (inputs, targets) "
-        f"of arrays, not {type(data).__name__}"
-    )
-    raise TypeError(msg)
-
-
-def _collate(dataset: Dataset, index: list[int]) -> tuple[Tensor, Tensor]:
-    if isinstance(dataset, TensorDataset):
-        inputs, targets = dataset.tensors[:2]
-        return inputs[index], targets[index]
-    batch = default_collate([dataset[i] for i in index])
-    return batch[0], batch[1]
-
-
-def _batch_mask(layout: Any, index: list[int], n_samples: int) -> Tensor | None:
-    """Per-sample valid masks when ``layout.valid`` has one row per training sample."""
-    valid = getattr(layout, "valid", None)
-    if valid is None or valid.ndim != 2 or valid.shape[0] in (1,) or bool(valid.all()):
-        return None
-    if valid.shape[0] == n_samples:
-        return valid[index]
-    return None
-
-
-def _model_layout(layout: Any, n_samples: int) -> Any:
-    """The layout to hand the model when every batch brings its own valid rows (``mask=``).
-
-    ``layout.valid`` with one row per dataset sample describes the whole dataset in its order,
-    not a shuffled batch; the model would AND those rows with the batch's ``mask`` whenever a
-    batch holds as many samples as the dataset. The returned copy has every token valid, so the
-    batch's rows alone decide.
-    """
-    if _batch_mask(layout, [0], n_samples) is None:
-        return layout
-    return replace(layout, valid=None)
-
-
-def _loss_fn(loss: str | Callable[..., Tensor], layout: Any) -> Callable[..., Tensor]:
-    if loss == "lat_weighted_mse":
-        if not getattr(layout, "is_geographic", False):
-            msg = "loss='lat_weighted_mse' needs a geographic (lat/lon) layout"
-            raise ValueError(msg)
-        lat_dim = layout.spatial_dims[0]
-        lat = layout.centers()[lat_dim]
-        return lambda pred, target, mask=None: lat_weighted_mse(pred, target, lat, mask)
-    return get_loss(loss)
-
-
-def _call_loss(fn: Callable[..., Tensor], prediction: Tensor, target: Tensor,
-               mask: Tensor | None) -> Tensor:
-    if mask is not None and prediction.ndim == 3:
-        return fn(prediction, target, mask)
-    return fn(prediction, target)
-
-
 def fit(
     model: nn.Module,
     train_data: Dataset | tuple[Any, Any],
@@ -184,6 +110,7 @@ def fit(
     checkpoint_every: int | None = None,
     resume_from: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> History:
     """Train ``model`` on ``(inputs (N, D), target)`` pairs; returns the :class:`History`.
 
@@ -226,6 +153,11 @@ def fit(
         A checkpoint to continue from (model, optimizer, scheduler, RNG, step, history).
     progress
         tqdm bar with the loss; default: only when stderr is a terminal.
+    metadata
+        Plain JSON-able data stored in every checkpoint under ``"metadata"``: what
+        :func:`~gridformer.training.load_model` needs to use the model on new data (tokenizer
+        settings, variables, normalisation, grid; see
+        :func:`gridformer.training.data.load_pairs`).
 
     Raises
     ------
@@ -236,6 +168,86 @@ def fit(
         ``device``, inputs and targets of different lengths, or a prediction that does not fit
         the targets.
     """
+    _check_length(steps, epochs, batch_size, lr)
+    started = time.perf_counter()
+    train = Split.build(train_data, "train_data", layout, loss)
+    if len(train.dataset) == 0:
+        msg = "train_data is empty"
+        raise ValueError(msg)
+    val = None
+    if val_data is not None:
+        val = Split.build(val_data, "val_data", layout if val_layout is None else val_layout,
+                          loss)
+
+    device = resolve_device(device)
+    ctx, device = distributed.setup(device)
+    bar: Any = _NoBar()
+    net = None
+    try:
+        use_amp = device.type == "cuda" and amp is not False
+        sampler = DistributedSampler(train.dataset, num_replicas=ctx.world, rank=ctx.rank,
+                                     shuffle=True, seed=seed)
+        per_epoch = math.ceil(len(sampler) / batch_size)
+        total = steps if steps is not None else epochs * per_epoch
+        warmup = round(0.05 * total) if warmup_steps is None else warmup_steps
+
+        model.to(device)
+        optimizer, scheduler = _optimizer(model, lr, weight_decay, warmup, total)
+        history, start = _restore(resume_from, model, optimizer, scheduler, seed)
+        net = distributed.wrap(model, ctx, device)
+
+        def checkpoint(step: int) -> None:
+            if checkpoint_path is None or not ctx.is_main:
+                return
+            save_checkpoint(str(checkpoint_path).format(step=step), model, optimizer=optimizer,
+                            scheduler=scheduler, step=step, seed=seed,
+                            history=history.to_dict(), metadata=metadata)
+
+        show = sys.stderr.isatty() if progress is None else progress
+        bar = _bar(total, start, show and ctx.is_main)
+        batches: list[list[int]] = []
+        for step in range(start, total):
+            epoch, b = divmod(step, per_epoch)
+            if b == 0 or not batches:
+                sampler.set_epoch(epoch)
+                batches = list(BatchSampler(sampler, batch_size, drop_last=False))
+            loss_value = _train_step(
+                net, train, batches[b], optimizer=optimizer, scheduler=scheduler,
+                grad_clip=grad_clip, device=device, amp=use_amp, ctx=ctx, history=history,
+                where=f"step {step} (epoch {epoch}, batch {b}", lr=lr)
+            end_of_epoch = b == per_epoch - 1
+            _record(history, step, epoch, loss_value, end_of_epoch=end_of_epoch)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.4g}", refresh=False)
+            if val is not None and (end_of_epoch or step == total - 1):
+                history.val_step.append(step)
+                history.val_loss.append(evaluate_split(net, val, batch_size=batch_size,
+                                                       device=device, amp=use_amp))
+            if checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < total:
+                checkpoint(step + 1)
+        history.seconds = time.perf_counter() - started
+        checkpoint(total)
+        ctx.synchronize()
+    finally:
+        bar.close()
+        net = None  # release the DDP wrapper (its reducer uses the process group) before ending it
+        ctx.close()
+    return history
+
+
+def _record(history: History, step: int, epoch: int, loss: float, *, end_of_epoch: bool
+            ) -> None:
+    """Append one step's loss to ``history`` (and the epoch's mean at its last step)."""
+    history.step.append(step)
+    history.epoch.append(epoch)
+    history.train_loss.append(loss)
+    if end_of_epoch:
+        losses = [v for v, e in zip(history.train_loss, history.epoch, strict=True) if e == epoch]
+        history.epoch_loss.append(float(np.mean(losses)))
+
+
+def _check_length(steps: Any, epochs: Any, batch_size: Any, lr: Any) -> None:
+    """Refuse a training length, batch size or learning rate that cannot work."""
     if (steps is None) == (epochs is None):
         msg = (
             f"pass exactly one of steps= or epochs= (got steps={steps}, "
@@ -250,112 +262,60 @@ def fit(
     if not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
         msg = f"lr={lr!r} must be a positive finite number"
         raise ValueError(msg)
-    started = time.perf_counter()
-    dataset = _as_dataset(train_data, "train_data")
-    val_set = _as_dataset(val_data, "val_data") if val_data is not None else None
-    if len(dataset) == 0:
-        msg = "train_data is empty"
-        raise ValueError(msg)
-    loss_fn = _loss_fn(loss, layout)
-    val_layout = layout if val_layout is None else val_layout
 
-    device = resolve_device(device)
-    ctx, device = distributed.setup(device)
-    bar: Any = _NoBar()
-    try:
-        use_amp = device.type == "cuda" and amp is not False
-        sampler = DistributedSampler(dataset, num_replicas=ctx.world, rank=ctx.rank, shuffle=True,
-                                     seed=seed)
-        per_epoch = math.ceil(len(sampler) / batch_size)
-        total = steps if steps is not None else epochs * per_epoch
-        warmup = round(0.05 * total) if warmup_steps is None else warmup_steps
 
-        model.to(device)
-        decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
-        no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": weight_decay},
-             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, total))
-        history, start = History(), 0
-        if resume_from is not None:
-            state = load_checkpoint(resume_from, model, optimizer=optimizer, scheduler=scheduler,
-                                    restore_rng=True)
-            start = state["step"]
-            history = History.from_dict(state["history"]) if state["history"] else History()
-        else:
-            torch.manual_seed(seed)
-        net = distributed.wrap(model, ctx, device)
-        model_layout = _model_layout(layout, len(dataset))
-        val_model_layout = (_model_layout(val_layout, len(val_set)) if val_set is not None
-                            else None)
+def _optimizer(model: nn.Module, lr: float, weight_decay: float, warmup: int, total: int
+               ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW (weight decay on >= 2-D parameters only) and its warmup + cosine schedule."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay},
+         {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, total))
+    return optimizer, scheduler
 
-        def checkpoint(step: int) -> None:
-            if checkpoint_path is None or not ctx.is_main:
-                return
-            path = str(checkpoint_path).format(step=step)
-            save_checkpoint(path, model, optimizer=optimizer, scheduler=scheduler, step=step,
-                            seed=seed, history=history.to_dict())
 
-        show = sys.stderr.isatty() if progress is None else progress
-        bar = _bar(total, start, show and ctx.is_main)
-        batches: list[list[int]] = []
-        for step in range(start, total):
-            epoch, b = divmod(step, per_epoch)
-            if b == 0 or not batches:
-                sampler.set_epoch(epoch)
-                batches = list(BatchSampler(sampler, batch_size, drop_last=False))
-            net.train()
-            index = batches[b]
-            inputs, target = (t.to(device) for t in _collate(dataset, index))
-            mask = _batch_mask(layout, index, len(dataset))
-            mask = mask.to(device) if mask is not None else None
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                prediction = net(inputs, model_layout, mask=mask).prediction
-                value = _call_loss(loss_fn, prediction.float(), target, mask)
-            finite = bool(torch.isfinite(value))
-            if not ctx.all_true(finite, device):  # every rank stops, none waits in all-reduce
-                where = f"{value.item()}" if not finite else "non-finite on another process"
-                msg = (
-                    f"loss is {where} at step {step} (epoch {epoch}, batch {b}, samples "
-                    f"{index[:8]}{'...' if len(index) > 8 else ''}); lower lr={lr} or check the "
-                    f"data for NaN/inf"
-                )
-                raise NonFiniteLossError(msg)
-            optimizer.zero_grad(set_to_none=True)
-            value.backward()
-            if grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            history.lr.append(optimizer.param_groups[0]["lr"])
-            optimizer.step()
-            scheduler.step()
+def _restore(resume_from: str | os.PathLike[str] | None, model: nn.Module,
+             optimizer: torch.optim.Optimizer, scheduler: Any, seed: int
+             ) -> tuple[History, int]:
+    """The history and first step: from a checkpoint (RNG included), or fresh with ``seed``."""
+    if resume_from is None:
+        torch.manual_seed(seed)
+        return History(), 0
+    state = load_checkpoint(resume_from, model, optimizer=optimizer, scheduler=scheduler,
+                            restore_rng=True)
+    history = History.from_dict(state["history"]) if state["history"] else History()
+    return history, state["step"]
 
-            loss_value = ctx.mean(float(value.item()), device)
-            history.step.append(step)
-            history.epoch.append(epoch)
-            history.train_loss.append(loss_value)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.4g}", refresh=False)
-            end_of_epoch = b == per_epoch - 1
-            if end_of_epoch:
-                losses = [v for v, e in zip(history.train_loss, history.epoch, strict=True)
-                          if e == epoch]
-                history.epoch_loss.append(float(np.mean(losses)))
-            if val_set is not None and (end_of_epoch or step == total - 1):
-                history.val_step.append(step)
-                history.val_loss.append(_evaluate(net, val_set, val_layout, val_model_layout,
-                                                  loss=loss, batch_size=batch_size,
-                                                  device=device, amp=use_amp))
-            if checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < total:
-                checkpoint(step + 1)
-        history.seconds = time.perf_counter() - started
-        checkpoint(total)
-        ctx.synchronize()
-    finally:
-        bar.close()
-        net = None  # release the DDP wrapper (its reducer uses the process group) before ending it
-        ctx.close()
-    return history
+
+def _train_step(net: nn.Module, train: Split, index: list[int], *,
+                optimizer: torch.optim.Optimizer, scheduler: Any, grad_clip: float | None,
+                device: torch.device, amp: bool, ctx: distributed.DistributedContext,
+                history: History, where: str, lr: float) -> float:
+    """One optimiser step on the batch ``index``; returns the loss averaged over processes.
+
+    Records the learning rate used in ``history.lr``. ``where`` ("step s (epoch e, batch b")
+    and ``lr`` only serve the message of a non-finite loss.
+    """
+    net.train()
+    value = batch_loss(net, train, index, device=device, amp=amp)
+    finite = bool(torch.isfinite(value))
+    if not ctx.all_true(finite, device):  # every rank stops, none waits in all-reduce
+        what = f"{value.item()}" if not finite else "non-finite on another process"
+        msg = (
+            f"loss is {what} at {where}, samples {index[:8]}{'...' if len(index) > 8 else ''}"
+            f"); lower lr={lr} or check the data for NaN/inf"
+        )
+        raise NonFiniteLossError(msg)
+    optimizer.zero_grad(set_to_none=True)
+    value.backward()
+    if grad_clip is not None:
+        nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+    history.lr.append(optimizer.param_groups[0]["lr"])
+    optimizer.step()
+    scheduler.step()
+    return ctx.mean(float(value.item()), device)
 
 
 def evaluate(model: nn.Module, data: Dataset | tuple[Any, Any], *, layout: Any,
@@ -364,33 +324,12 @@ def evaluate(model: nn.Module, data: Dataset | tuple[Any, Any], *, layout: Any,
     """Mean loss of ``model`` over ``data`` (in order, eval mode), weighted by batch size.
 
     ``layout.valid`` may have one row per sample of ``data`` (each batch then gets its rows as
-    ``mask``), or one row shared by all.
+    ``mask``), or one row shared by all. The batches go through the same function as the
+    training steps of :func:`fit`.
     """
-    dataset = _as_dataset(data, "data")
-    return _evaluate(model, dataset, layout, _model_layout(layout, len(dataset)), loss=loss,
-                     batch_size=batch_size, device=resolve_device(device), amp=amp)
-
-
-@torch.no_grad()
-def _evaluate(model: nn.Module, dataset: Dataset, layout: Any, model_layout: Any, *,
-              loss: str | Callable[..., Tensor], batch_size: int, device: torch.device,
-              amp: bool) -> float:
-    loss_fn = _loss_fn(loss, layout)
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for lo in range(0, len(dataset), batch_size):
-        index = list(range(lo, min(lo + batch_size, len(dataset))))
-        inputs, target = (t.to(device) for t in _collate(dataset, index))
-        mask = _batch_mask(layout, index, len(dataset))
-        mask = mask.to(device) if mask is not None else None
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            prediction = model(inputs, model_layout, mask=mask).prediction
-        total += float(_call_loss(loss_fn, prediction.float(), target, mask)) * len(index)
-        count += len(index)
-    model.train(was_training)
-    return total / count
-
+    split = Split.build(data, "data", layout, loss)
+    return evaluate_split(model, split, batch_size=batch_size, device=resolve_device(device),
+                          amp=amp)
 
 def _bar(total: int, start: int, enabled: bool) -> Any:
     if not enabled:

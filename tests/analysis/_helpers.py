@@ -2,46 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 
-
-@dataclass(frozen=True)
-class GridLayout:
-    """Stand-in for TokenLayout on a plain periodic grid with one token per cell."""
-
-    grid_shape: tuple[int, ...]
-    spatial_dims: tuple[str, ...] = ("y", "x")
-    periodic: tuple[bool, ...] = field(default=())
-
-    @property
-    def patch_grid_shape(self) -> tuple[int, ...]:
-        return self.grid_shape
-
-    @property
-    def n_tokens(self) -> int:
-        return int(np.prod(self.grid_shape))
-
-    def offsets(self) -> torch.Tensor:
-        idx = np.stack(np.unravel_index(np.arange(self.n_tokens), self.grid_shape), -1)
-        delta = idx[None, :, :] - idx[:, None, :]  # key minus query, (N, N, ndim)
-        periodic = self.periodic or (True,) * len(self.grid_shape)
-        for d, length in enumerate(self.grid_shape):
-            if periodic[d]:
-                delta[..., d] = (delta[..., d] + length // 2) % length - length // 2
-        return torch.as_tensor(delta, dtype=torch.int64)
+from gridformer.tokenize import TokenLayout
 
 
-def make_layout(grid_shape: tuple[int, ...], dims: tuple[str, ...] = ("y", "x")):
-    """The real TokenLayout when it exists, else the stand-in (same offsets convention)."""
-    try:
-        from gridformer.tokenize import TokenLayout
-
-        return TokenLayout.for_grid(grid_shape, patch_size=1, periodic=True, dims=dims)
-    except (ImportError, AttributeError):
-        return GridLayout(tuple(grid_shape), dims)
+def make_layout(grid_shape: tuple[int, ...], dims: tuple[str, ...] = ("y", "x"),
+                periodic: bool = True) -> TokenLayout:
+    """One token per cell of a bare grid (periodic by default)."""
+    return TokenLayout.for_grid(grid_shape, patch_size=1, periodic=periodic, dims=dims)
 
 
 def heat_stencil(r_y: float, r_x: float) -> dict[tuple[int, int], float]:

@@ -5,7 +5,7 @@ import xarray as xr
 
 from gridformer.analysis import attention_stencil, stack_attention
 
-from ._helpers import GridLayout, heat_stencil, make_layout, stencil_attention
+from ._helpers import heat_stencil, make_layout, stencil_attention
 
 
 def _as_dict(stencil: xr.DataArray) -> dict[tuple[int, int], float]:
@@ -70,7 +70,7 @@ def test_one_dimensional_layout():
 
 
 def test_non_periodic_offsets_keep_mass_per_query():
-    layout = GridLayout((5,), ("x",), periodic=(False,))
+    layout = make_layout((5,), dims=("x",), periodic=False)
     stencil = attention_stencil(torch.full((5, 5), 0.2), layout)
     assert list(stencil.dx.values) == list(range(-4, 5))
     assert float(stencil.sum()) == pytest.approx(1.0)
@@ -79,13 +79,18 @@ def test_non_periodic_offsets_keep_mass_per_query():
 
 def test_errors_name_the_problem():
     layout = make_layout((4, 4))
-    with pytest.raises(ValueError, match="effective_stencil"):
+    with pytest.raises(ValueError, match=r"returned no attention weights \(attention=None\).*"
+                                         r"use gridformer\.analysis\.effective_stencil"):
         attention_stencil(None, layout)
-    with pytest.raises(ValueError, match="effective_stencil"):
+    with pytest.raises(ValueError, match=r"attention is an empty sequence.*use "
+                                         r"gridformer\.analysis\.effective_stencil"):
         attention_stencil([], layout)
-    with pytest.raises(ValueError, match="layout"):
+    with pytest.raises(ValueError, match=r"attention has N=9 tokens but layout\.offsets\(\) "
+                                         r"has shape \(16, 16, 2\); pass the layout the tokens "
+                                         r"were encoded with"):
         attention_stencil(torch.eye(9)[None, None], layout)
-    with pytest.raises(ValueError, match="heads=3 is out of range"):
+    with pytest.raises(ValueError, match=r"heads=3 is out of range: there are 1 heads"):
         stack_attention(torch.eye(16)[None, None], heads=3)
-    with pytest.raises(ValueError, match="radius"):
+    with pytest.raises(ValueError, match=r"radius=-1 must be a non-negative int or one per "
+                                         r"offset dim \('dy', 'dx'\)"):
         attention_stencil(torch.eye(16)[None, None], layout, radius=-1)

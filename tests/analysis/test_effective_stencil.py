@@ -1,9 +1,12 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 import xarray as xr
 
-from gridformer.analysis import attention_stencil, compare_stencils, effective_stencil
+from gridformer.analysis import attention_stencil, compare_stencils, effective_stencil, rollout
+from gridformer.model import FNO, TINY, GridFormer, LocalCNN
 
 from ._helpers import apply_stencil, heat_stencil, make_layout, smooth_fields, stencil_attention
 
@@ -95,9 +98,52 @@ def test_dataarray_input_and_errors():
     eff = effective_stencil(lambda v: 2 * v, u)
     assert eff.dims == ("dlat", "dlon")
     assert float(eff.sel(dlat=0, dlon=0)) == pytest.approx(2.0)
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(ValueError, match=r"model_fn must map \(B, \*grid\) to the same shape; "
+                                         r"got \(32, 5, 6\) -> \(32, 5\)"):
         effective_stencil(lambda v: v.sum(-1), u)
-    with pytest.raises(ValueError, match="leading batch axis"):
+    with pytest.raises(ValueError, match=r"u must have a leading batch axis, shape \(B, \*grid\); "
+                                         r"got \(4,\)"):
         effective_stencil(lambda v: v, np.zeros(4))
-    with pytest.raises(ValueError, match="n_positions"):
+    with pytest.raises(ValueError, match=r"n_positions=0 must be >= 1"):
         effective_stencil(lambda v: v, u, n_positions=0)
+
+
+def test_half_period_offset_wraps_like_the_layout():
+    """On an even periodic axis, +L/2 and -L/2 are one cell; both stencils put it at -L/2."""
+    layout = make_layout((6,), dims=("x",))
+    shift = stencil_attention({(-3,): 1.0}, layout)  # row q: all weight on key q - 3 = q + 3
+    att = attention_stencil(shift, layout)
+    eff = effective_stencil(lambda u: torch.roll(u, -3, dims=-1), smooth_fields(1, (6,)))
+    assert list(eff.dx.values) == list(att.dx.values) == [-3, -2, -1, 0, 1, 2]
+    assert float(att.sel(dx=-3)) == pytest.approx(1.0, abs=1e-12)
+    assert float(eff.sel(dx=-3)) == pytest.approx(1.0, abs=1e-12)
+
+
+def _cell_model(kind):
+    torch.manual_seed(0)
+    if kind == "cnn":
+        return LocalCNN(1, 1, hidden=4, layers=2, kernel_size=3).eval()
+    if kind == "fno":
+        return FNO(1, 1, width=4, modes=3, layers=1).eval()
+    return GridFormer(dataclasses.replace(TINY, max_relative_offset=2)).eval()
+
+
+@pytest.mark.parametrize("kind", ["cnn", "fno", "gridformer"])
+def test_float64_fields_through_float32_models(kind):
+    """Effective stencils and rollouts feed the model float64 tokens when asked: the model casts
+    them, so the result is that of float32 input (to float32 rounding of the field)."""
+    layout = make_layout((6, 6))
+    model = _cell_model(kind)
+
+    def step(u):  # (B, 6, 6) -> (B, 6, 6) through cell tokens (B, 36, 1)
+        return model(u.reshape(u.shape[0], -1, 1), layout).prediction.reshape(u.shape)
+
+    u = smooth_fields(2, (6, 6))
+    eff64 = effective_stencil(step, u, n_positions=4, dtype=torch.float64)
+    eff32 = effective_stencil(step, u, n_positions=4, dtype=torch.float32)
+    np.testing.assert_allclose(eff64.values, eff32.values, atol=1e-5)
+    assert np.abs(eff32.values).max() > 1e-3
+    traj64 = rollout(step, u, 3, dtype=torch.float64)
+    traj32 = rollout(step, u, 3, dtype=torch.float32)
+    assert traj64.shape == (4, 2, 6, 6)
+    np.testing.assert_allclose(traj64, traj32, atol=1e-5)

@@ -75,7 +75,7 @@ def test_bias_only_logits_are_softmax_of_bias(qkv):
 
 def test_bad_arguments(qkv):
     q, _, v, _, _ = qkv
-    with pytest.raises(ValueError, match="both q and k, or neither"):
+    with pytest.raises(ValueError, match=r"attention\(\) needs both q and k, or neither"):
         attention(q, None, v)
-    with pytest.raises(ValueError, match="needs a bias"):
+    with pytest.raises(ValueError, match=r"attention\(\) without q and k needs a bias"):
         attention(None, None, v)

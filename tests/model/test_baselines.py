@@ -1,5 +1,7 @@
 """Baselines: same call signature, stated receptive field, periodic padding, FNO shapes."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -69,3 +71,81 @@ def test_index_head_and_bad_tokens(cls):
         model(torch.randn(B, 24, 4), layout)
     with pytest.raises(ValueError, match=r"head='seg' is not one of"):
         cls(D, OUT, head="seg")
+
+
+def _build(cls, head):
+    torch.manual_seed(0)
+    if cls is LocalCNN:
+        return LocalCNN(D, OUT, hidden=6, layers=3, kernel_size=3, head=head).eval()
+    return FNO(D, OUT, width=6, modes=3, layers=2, head=head).eval()
+
+
+@pytest.mark.parametrize("head", ["field", "index"])
+@pytest.mark.parametrize("cls", [LocalCNN, FNO])
+def test_masked_tokens_are_never_read(cls, head):
+    """Whatever masked tokens hold (1e3, NaN), no output changes: not a valid token's output,
+    not a masked token's own output, not the pooled value."""
+    layout = TokenLayout.for_grid((6, 8), patch_size=1, periodic=True)
+    model = _build(cls, head)
+    tokens = torch.randn(B, 48, D)
+    mask = torch.ones(B, 48, dtype=torch.bool)
+    mask[0, [3, 20, 21]] = False
+    mask[1, 40] = False
+    changed = tokens.clone()
+    changed[0, [3, 20]] = 1e3
+    changed[0, 21] = float("nan")
+    changed[1, 40] = -1e3
+    with torch.no_grad():
+        a = model(tokens, layout, mask=mask).prediction
+        b = model(changed, layout, mask=mask).prediction
+        unmasked = model(changed, layout).prediction
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    assert not torch.allclose(unmasked[1], a[1], atol=1e-3)  # unmasked, the values are read
+
+
+@pytest.mark.parametrize("cls", [LocalCNN, FNO])
+def test_layout_valid_masks_like_mask(cls):
+    layout = TokenLayout.for_grid((6, 8), patch_size=1, periodic=True)
+    model = _build(cls, "field")
+    tokens = torch.randn(B, 48, D)
+    valid = torch.ones(B, 48, dtype=torch.bool)
+    valid[:, 10] = False
+    invalid_layout = dataclasses.replace(layout, valid=valid)
+    with torch.no_grad():
+        by_layout = model(tokens, invalid_layout).prediction
+        by_mask = model(tokens, layout, mask=valid).prediction
+    torch.testing.assert_close(by_layout, by_mask, atol=0, rtol=0)
+    with pytest.raises(ValueError, match=r"samples \[1\] have no valid token"):
+        model(tokens, layout, mask=torch.stack([valid[0], torch.zeros(48, dtype=torch.bool)]))
+
+
+def test_pooled_head_averages_valid_cells_only():
+    """A 1x1 identity LocalCNN with an identity pool head returns the mean of the valid cells."""
+    layout = TokenLayout.for_grid((3, 4), patch_size=1, periodic=False)
+    model = LocalCNN(1, 1, layers=1, kernel_size=1, head="index")
+    with torch.no_grad():
+        model.convs[0].weight.fill_(1.0)
+        model.convs[0].bias.zero_()
+        model.pool_head.weight.fill_(1.0)
+        model.pool_head.bias.zero_()
+    tokens = torch.arange(12.0).reshape(1, 12, 1)
+    mask = torch.zeros(1, 12, dtype=torch.bool)
+    mask[0, [1, 5, 6]] = True
+    with torch.no_grad():
+        out = model(tokens, layout, mask=mask).prediction
+    assert out.item() == pytest.approx((1 + 5 + 6) / 3)
+
+
+@pytest.mark.parametrize("cls", [LocalCNN, FNO])
+def test_float64_tokens_into_float32_model(cls):
+    layout = TokenLayout.for_grid((6, 8), patch_size=1, periodic=True)
+    model = _build(cls, "field")
+    tokens = torch.randn(B, 48, D, dtype=torch.float64)
+    with torch.no_grad():
+        out = model(tokens, layout).prediction
+        ref = model(tokens.float(), layout).prediction
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ref, atol=0, rtol=0)
+    with pytest.raises(TypeError, match=r"tokens must be a floating-point torch.Tensor \(B, N, "
+                                        r"D\), got torch.int64"):
+        model(tokens.long(), layout)

@@ -8,7 +8,7 @@ import torch
 import xarray as xr
 
 import gridformer.model.gridformer as gridformer_module
-from gridformer.model import TINY, GridFormer, GridFormerOutput
+from gridformer.model import TINY, GridFormer, GridFormerOutput, frame_embedding, sincos_embedding
 from gridformer.tokenize import PatchTokenizer, TokenLayout
 
 B, D, OUT, H = 2, 5, 3, 4  # (3, 4) grid: N = 12 tokens; dim C = 16; depth 2
@@ -121,13 +121,24 @@ def test_sample_without_valid_token_is_an_error():
 @pytest.mark.parametrize("change", [{"position": "relative"}, {"position": "geodesic"},
                                     {"position": "absolute"}, {"position": "sincos"}])
 def test_runs_on_a_grid_size_never_seen(change):
+    """Relative offsets and distances carry over to any periodic grid (translation equivariant
+    there); absolute tables are resampled to it and sincos rebuilt for it (position matters)."""
     model, _, _ = make(**change)
     _randomize_zero_init(model)  # as after training: non-zero relative / distance biases
     for shape in [(5, 7), (9, 2)]:
         layout = TokenLayout.for_grid(shape, patch_size=1, periodic=True)
-        out = model(torch.randn(B, layout.n_tokens, D), layout)
-        assert out.prediction.shape == (B, layout.n_tokens, OUT)
-        assert torch.isfinite(out.prediction).all()
+        tokens = torch.randn(B, *shape, D)
+        with torch.no_grad():
+            out = model(tokens.reshape(B, -1, D), layout).prediction
+            rolled = model(torch.roll(tokens, (1, 1), (1, 2)).reshape(B, -1, D), layout)
+        assert out.shape == (B, layout.n_tokens, OUT)
+        assert torch.isfinite(out).all()
+        moved = torch.roll(out.reshape(B, *shape, OUT), (1, 1), (1, 2)).reshape(B, -1, OUT)
+        gap = float((rolled.prediction - moved).abs().max())
+        if change["position"] in ("relative", "geodesic"):
+            assert gap < 1e-5
+        else:
+            assert gap > 1e-3
 
 
 def test_relative_bias_is_translation_equivariant_on_periodic_grid():
@@ -228,19 +239,65 @@ def test_one_dimensional_model():
     assert out.prediction.shape == (B, 12, OUT)
 
 
-@pytest.mark.parametrize("position", ["relative", "sincos", "absolute"])
-def test_space_time_tokens(position):
-    xr = pytest.importorskip("xarray")
-    from gridformer.tokenize import PatchTokenizer
-
-    da = xr.DataArray(torch.randn(2, 3, 4, 6).numpy(), dims=("sample", "time", "y", "x"))
+def _space_time(position, seed=0):
+    """A space-time model and 3 frames of (2 x 3) patch tokens, D = 4."""
+    da = xr.DataArray(np.random.default_rng(seed).standard_normal((2, 3, 4, 6)),
+                      dims=("sample", "time", "y", "x"))
     tokens, layout = PatchTokenizer(patch_size=2, time_patch=1).encode(da)
-    assert tokens.shape == (2, 18, 4)  # 3 frames x (2 x 3) patches
     cfg = dataclasses.replace(TINY, in_features=4, ndim=3, position=position,
                               reference_grid=(2, 3))
-    out = GridFormer(cfg)(tokens, layout, return_attention=True)
+    torch.manual_seed(seed)
+    model = GridFormer(cfg).eval()
+    _randomize_zero_init(model)  # a trained relative table, not the all-zero initial one
+    return model, layout, tokens.float()
+
+
+@pytest.mark.parametrize("position", ["relative", "sincos", "absolute", "geodesic"])
+def test_space_time_tokens_shapes_and_fused_equals_explicit(position):
+    model, layout, tokens = _space_time(position)
+    assert tokens.shape == (2, 18, 4)  # 3 frames x (2 x 3) patches
+    out = model(tokens, layout, return_attention=True)
     assert out.prediction.shape == (2, 18, 1)
     assert out.attention[0].shape == (2, 2, 18, 18)
+    torch.testing.assert_close(model(tokens, layout).prediction, out.prediction, atol=1e-5,
+                               rtol=0)
+
+
+def _swap_frames(x, a=0, b=2, per_frame=6):
+    """Swap frames ``a`` and ``b`` of a frame-major token axis (dim 1)."""
+    order = torch.arange(x.shape[1]).reshape(-1, per_frame)
+    order[[a, b]] = order[[b, a]]
+    return x[:, order.flatten()]
+
+
+@pytest.mark.parametrize("position", ["relative", "sincos", "absolute", "geodesic"])
+def test_space_time_positions_tell_frames_apart(position):
+    """Swapping two input frames must not merely swap the output frames: the model knows which
+    frame is which (frame code, or the time axis of the relative offsets)."""
+    model, layout, tokens = _space_time(position)
+    with torch.no_grad():
+        out = model(tokens, layout).prediction
+        swapped = _swap_frames(model(_swap_frames(tokens), layout).prediction)
+    assert (swapped - out).abs().max() > 1e-2
+
+
+def test_space_time_without_position_is_frame_permutation_equivariant():
+    """position="none" has no position at all: a frame swap only permutes the output."""
+    model, layout, tokens = _space_time("none")
+    with torch.no_grad():
+        out = model(tokens, layout).prediction
+        swapped = _swap_frames(model(_swap_frames(tokens), layout).prediction)
+    torch.testing.assert_close(swapped, out, atol=1e-5, rtol=0)
+
+
+def test_frame_code_is_added_to_the_spatial_sincos_table():
+    model, layout, _ = _space_time("sincos")
+    geo = model._geometry(layout, torch.device("cpu"))
+    spatial = sincos_embedding((2, 3), 16).repeat(3, 1)  # (18, 16)
+    frames = frame_embedding(np.repeat([0, 1, 2], 6), 16)
+    torch.testing.assert_close(geo.fixed_position, spatial + frames)
+    plain = model._geometry(TokenLayout.for_grid((4, 6), patch_size=2), torch.device("cpu"))
+    torch.testing.assert_close(plain.fixed_position, sincos_embedding((2, 3), 16))
 
 
 def test_field_prediction_decodes_back_onto_the_grid():

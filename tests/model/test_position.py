@@ -1,9 +1,11 @@
-"""Position encodings: resampling, sincos table, relative index."""
+"""Position encodings: resampling, sincos table, frame code, relative index."""
+
+import math
 
 import pytest
 import torch
 
-from gridformer.model import relative_index, resample_absolute, sincos_embedding
+from gridformer.model import frame_embedding, relative_index, resample_absolute, sincos_embedding
 from gridformer.model.position import RelativePositionBias
 
 
@@ -49,3 +51,16 @@ def test_relative_index_rounds_to_patches_and_clips():
     bias = RelativePositionBias(heads=1, ndim=2, max_offset=2)
     col = bias.offset_to_column
     assert index.tolist() == [[col((0, 0)), col((0, 1)), col((2, -2)), col((-2, 0))]]
+
+
+def test_frame_embedding_is_the_sine_cosine_of_the_frame_index():
+    dim = 8  # 4 frequencies 10000^(-k/4): sin in channels 0..3, cos in 4..7
+    code = frame_embedding([0, 0, 1, 1, 2, 2], dim)  # two tokens per frame
+    assert code.shape == (6, dim)
+    for row, frame in enumerate([0, 0, 1, 1, 2, 2]):
+        for k in range(4):
+            angle = frame * 10000.0 ** (-k / 4)
+            assert float(code[row, k]) == pytest.approx(math.sin(angle), abs=1e-6)
+            assert float(code[row, 4 + k]) == pytest.approx(math.cos(angle), abs=1e-6)
+    assert torch.equal(code[0], code[1])
+    assert not torch.equal(code[1], code[2])

@@ -3,10 +3,12 @@
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 
-from gridformer.model import TINY, GridFormer, LocalCNN
+from gridformer.model import FNO, TINY, GridFormer, LocalCNN
 from gridformer.tokenize import TokenLayout
 from gridformer.training import (
     History,
@@ -94,7 +96,11 @@ def test_per_sample_valid_rows_follow_the_shuffled_batch(batch_size):
     history = fit(model, (x, y), layout=layout, steps=1, batch_size=batch_size, lr=1e-3,
                   device="cpu", seed=seed, grad_clip=None)
     assert history.train_loss[0] == pytest.approx(float(expected), rel=1e-6)
-    assert evaluate(model, (x, y), layout=layout, batch_size=4, device="cpu") > 0
+    with torch.no_grad():  # evaluate: one batch of all 4 samples, each masked by its own row
+        whole = mse(model.eval()(x, dataclasses.replace(LAYOUT, valid=valid)).prediction, y,
+                    valid)
+    assert evaluate(model, (x, y), layout=layout, batch_size=4, device="cpu") == pytest.approx(
+        float(whole), rel=1e-6)
 
 
 def test_checkpoint_contents(tmp_path):
@@ -117,7 +123,8 @@ def test_incompatible_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"incompatible config: dim=16 \(checkpoint\) vs 8 "
                                          r"\(model\)"):
         load_checkpoint(tmp_path / "c.pt", other)
-    with pytest.raises(ValueError, match=r"incompatible config"):
+    with pytest.raises(ValueError, match=r"c\.pt' was written for an incompatible config: "
+                                         r"dim=16 \(checkpoint\) vs 8 \(model\)"):
         fit(other, heat_data(), layout=LAYOUT, steps=2, resume_from=tmp_path / "c.pt",
             device="cpu")
 
@@ -174,9 +181,12 @@ def test_classification_with_cross_entropy():
     x, _ = heat_data(8)
     labels = (x.mean((1, 2)) > 0).long()
     model = tiny_model(head="class", out_features=2, pool="cls")
-    history = fit(model, (x, labels), layout=LAYOUT, steps=3, batch_size=4,
+    with torch.no_grad():
+        first = torch.nn.functional.cross_entropy(model(x, LAYOUT).prediction, labels)
+    history = fit(model, (x, labels), layout=LAYOUT, steps=30, batch_size=8, lr=1e-2,
                   loss="cross_entropy", device="cpu")
-    assert len(history.train_loss) == 3
+    assert history.train_loss[0] == pytest.approx(float(first), rel=1e-6)  # the whole set
+    assert history.train_loss[-1] < 0.5 * history.train_loss[0]
 
 
 @pytest.mark.parametrize(
@@ -211,9 +221,13 @@ def test_lat_weighted_mse_on_geographic_layout():
     x = torch.randn(4, layout.n_tokens, 4)
     model = GridFormer(dataclasses.replace(TINY, in_features=4, out_features=4,
                                            position="geodesic"))
-    history = fit(model, (x, x), layout=layout, steps=2, batch_size=2,
+    with torch.no_grad():
+        error = (model(x, layout).prediction - x).square().numpy()  # (4, N, 4)
+    lat = layout.centers()["lat"]  # (N,) degrees
+    w = np.cos(np.deg2rad(lat)) / np.cos(np.deg2rad(lat)).mean()
+    history = fit(model, (x, x), layout=layout, steps=2, batch_size=4,
                   loss="lat_weighted_mse", device="cpu")
-    assert len(history.train_loss) == 2
+    assert history.train_loss[0] == pytest.approx(float((error * w[:, None]).mean()), rel=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["gridformer", "local_cnn"])
@@ -224,5 +238,32 @@ def test_load_model_rebuilds_the_trained_model(tmp_path, kind):
         checkpoint_path=tmp_path / "m.pt")
     again = load_model(tmp_path / "m.pt")
     model.eval()
-    torch.testing.assert_close(again(x, LAYOUT).prediction, model(x, LAYOUT).prediction,
+    torch.testing.assert_close(again.model(x, LAYOUT).prediction, model(x, LAYOUT).prediction,
                                atol=0, rtol=0)
+
+
+def _model(kind):
+    torch.manual_seed(0)
+    if kind == "gridformer":
+        return tiny_model()
+    if kind == "local_cnn":
+        return LocalCNN(1, 1, hidden=4, layers=2)
+    return FNO(1, 1, width=4, modes=2, layers=1)
+
+
+@pytest.mark.parametrize("kind", ["gridformer", "local_cnn", "fno"])
+def test_float64_tokens_train_a_float32_model_exactly_like_float32_tokens(kind):
+    """Tokens of float64 data (as the tokenizer keeps them) go through the same batch function:
+    the model casts inputs, targets are compared in float32, so the run is bit for bit that of
+    float32 tokens."""
+    x, y = heat_data(8)
+    val_x, val_y = heat_data(4, seed=1)
+    runs = []
+    for dtype in (torch.float32, torch.float64):
+        history = fit(_model(kind), TensorDataset(x.to(dtype), y.to(dtype)), layout=LAYOUT,
+                      steps=4, batch_size=4, lr=1e-2, device="cpu",
+                      val_data=TensorDataset(val_x.to(dtype), val_y.to(dtype)))
+        runs.append(history)
+    assert runs[0].train_loss == runs[1].train_loss
+    assert runs[0].val_loss == runs[1].val_loss
+    assert runs[0].train_loss[-1] < runs[0].train_loss[0]

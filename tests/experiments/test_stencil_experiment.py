@@ -38,22 +38,41 @@ def test_upwind_advection_1d_is_learned():
 
 
 def test_bad_input_errors_are_clear():
-    with pytest.raises(ValueError, match="effective"):
+    with pytest.raises(ValueError, match=r"burgers is nonlinear: its update has no fixed "
+                                         r"finite-difference stencil.*effective \(Jacobian\)"):
         run_stencil_experiment("burgers", grid=(16,), compare_fd=True)
-    with pytest.raises(ValueError, match="too small"):
+    with pytest.raises(ValueError, match=r"grid=\(4, 4\) is too small for the heat stencil of "
+                                         r"radius 1: every dim needs >= 5 cells"):
         run_stencil_experiment("heat", grid=(4, 4))
-    with pytest.raises(ValueError, match="not supported"):
+    with pytest.raises(ValueError, match=r"equation='navier_stokes' is not supported by the "
+                                         r"stencil experiment; choose one of \['heat', "):
         run_stencil_experiment("navier_stokes", grid=(16, 16))
-    with pytest.raises(ValueError, match="model="):
+    with pytest.raises(ValueError, match=r"model='mlp' is not one of \['stencil', 'gridformer', "
+                                         r"'cnn', 'fno'\]"):
         run_stencil_experiment("heat", grid=(16, 16), model="mlp")
-    with pytest.raises(ValueError, match="dt"):  # unstable: the solver's error passes through
+    # unstable: the solver's error passes through
+    with pytest.raises(ValueError, match=r"dt=2\.0 is unstable for heat"):
         run_stencil_experiment("heat", grid=(16, 16), dt=2.0, rollout_steps=2)
 
 
 def test_model_without_attention_asked_for_attention():
     cnn = build_field_model("cnn", (8, 8))
-    with pytest.raises(ValueError, match="effective_stencil"):
+    with pytest.raises(ValueError, match=r"model LocalCNN has no attention to read a stencil "
+                                         r"from; use gridformer\.analysis\.effective_stencil"):
         cnn.attention(torch.zeros(1, 8, 8))
+
+
+@pytest.mark.parametrize("kind", ["gridformer", "cnn", "fno"])
+def test_field_models_take_float64_fields(kind):
+    """Fields of float64 data go through a float32 model: cast in, the result cast back to the
+    fields' dtype, equal to the float32 path."""
+    model = build_field_model(kind, (8, 8)).eval()
+    u = torch.as_tensor(random_fields(2, (8, 8), seed=0))  # float64
+    with torch.no_grad():
+        out = model(u)
+        ref = model(u.float())
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out.float(), ref, atol=1e-6, rtol=0)
 
 
 def test_lbfgs_beats_adam_on_the_same_budget():
