@@ -31,7 +31,9 @@ from gridformer.datasets.climate import (
     split_by_time,
 )
 from gridformer.datasets.io import open_dataset, write_netcdf
+from gridformer.datasets.pdebench import open_pdebench, write_pdebench
 from gridformer.datasets.synthetic import global_grid, planted_teleconnection, random_field
+from gridformer.datasets.the_well import open_the_well, write_the_well
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridformer.datasets.torch_data import ForecastDataset, TrajectoryPairs
@@ -45,10 +47,14 @@ __all__ = [
     "global_grid",
     "lat_weights",
     "open_dataset",
+    "open_pdebench",
+    "open_the_well",
     "planted_teleconnection",
     "random_field",
     "split_by_time",
     "write_netcdf",
+    "write_pdebench",
+    "write_the_well",
 ]
 
 
