@@ -236,7 +236,7 @@ def _open_samples(h5: H5File, f: h5py.File, path: Path) -> xr.Dataset:
     channel_names = attrs.pop("channel_names", None)
     if channel_names is not None and len(string_list(channel_names)) == shape[-1]:
         coords["channel"] = string_list(channel_names)
-    coords["group"] = ("sample", np.asarray(groups, dtype=object))
+    coords["group"] = ("sample", np.asarray(groups, dtype=str))
     array = _SampleGroups(h5, groups, (len(groups), *shape), first["data"].dtype)
     data = xr.Variable(("sample", "time", *spatial, "channel"),
                        indexing.LazilyIndexedArray(array))
