@@ -10,6 +10,8 @@ Public API::
     rollout(step_fn, u0, steps) -> ndarray (steps + 1, B, *grid)
     rollout_errors(prediction, reference) -> xr.Dataset(rel_l2, nrmse over time)
     spectral_error(prediction, reference) -> xr.Dataset over wavenumber
+    pdebench_metrics(prediction, target) -> xr.Dataset (PDEBench's RMSE, nRMSE, cRMSE, max,
+        bRMSE, fRMSE by band);  pdebench_metrics_per_step(...) -> the same over time
     upwind_consistency(stencils, velocity) -> float;  upwind_lean(...) -> xr.DataArray
 """
 
@@ -20,6 +22,11 @@ from gridformer.analysis.compare import (
     stencil_to_dict,
 )
 from gridformer.analysis.effective import effective_stencil, wrapped_offsets
+from gridformer.analysis.pde_metrics import (
+    PDEBENCH_BANDS,
+    pdebench_metrics,
+    pdebench_metrics_per_step,
+)
 from gridformer.analysis.rollout import rollout, rollout_errors, spectral_error
 from gridformer.analysis.stencils import (
     attention_stencil,
@@ -30,12 +37,15 @@ from gridformer.analysis.stencils import (
 from gridformer.analysis.upwind import upwind_consistency, upwind_lean
 
 __all__ = [
+    "PDEBENCH_BANDS",
     "StencilComparison",
     "attention_stencil",
     "compare_stencils",
     "crop_stencil",
     "effective_stencil",
     "offset_dims",
+    "pdebench_metrics",
+    "pdebench_metrics_per_step",
     "rollout",
     "rollout_errors",
     "spectral_error",
