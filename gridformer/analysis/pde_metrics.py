@@ -85,7 +85,7 @@ def pdebench_metrics(
     """
     steps = pdebench_metrics_per_step(prediction, target, initial_step=initial_step,
                                       channel_dim=channel_dim, lengths=lengths, bands=bands)
-    out = steps.drop_vars("step").mean("time", keep_attrs=True)
+    out = steps.drop_vars(["step", "time"]).mean("time", keep_attrs=True)
     out.attrs = {**steps.attrs, "averaged_over": "channels and time steps"}
     return out
 
@@ -126,7 +126,7 @@ def pdebench_metrics_per_step(
         "k_stop": ("band", [i_low, i_high, max(n_freq, i_high)]),
     }
     ds = xr.Dataset(data, coords=coords)
-    ds["step"] = ("time", np.arange(start, start + pred.shape[2]))
+    ds = ds.assign_coords(step=("time", np.arange(start, start + pred.shape[2])))
     units = getattr(target, "attrs", {}).get("units") if not isinstance(target, xr.Dataset) \
         else None
     for name, long_name in _LONG_NAMES.items():
