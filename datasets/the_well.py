@@ -93,7 +93,7 @@ def open_the_well(path: PathLike, *, chunks: Any = "auto") -> xr.Dataset:
             raise FileNotFoundError(msg)
         parts = [_open_file(f, {} if chunks is None else chunks) for f in files]
         return _join_samples(parts, files)
-    return _open_file(check_hdf5(p, "The Well"), chunks)
+    return _open_file(p, chunks)
 
 
 def _open_file(path: Path, chunks: Any) -> xr.Dataset:

@@ -142,6 +142,19 @@ def test_opens_a_file_written_to_the_spec(tmp_path):
     np.testing.assert_allclose(ds["y"].values, truth["y"], rtol=1e-6)
 
 
+def test_time_that_varies_by_sample_becomes_a_2d_coordinate(tmp_path):
+    truth = write_spec_file(tmp_path / "t2d.h5")
+    per_sample = np.stack([truth["t"], truth["t"] + 10.0])  # (sample, time)
+    with h5py.File(tmp_path / "t2d.h5", "a") as f:
+        del f["dimensions/time"]
+        f["dimensions/time"] = per_sample
+        f["dimensions/time"].attrs.update(sample_varying=True, time_varying=True)
+    ds = datasets.open_the_well(tmp_path / "t2d.h5")
+    assert ds["sample_time"].dims == ("sample", "time")
+    np.testing.assert_allclose(ds["sample_time"].values, per_sample)
+    np.testing.assert_array_equal(ds["rho"].values, truth["rho"])
+
+
 def test_folder_of_files_is_joined_along_sample(heat, tmp_path):
     datasets.write_the_well(heat.isel(sample=[0]), tmp_path / "part0.h5")
     datasets.write_the_well(heat.isel(sample=[1, 2]), tmp_path / "part1.h5")
