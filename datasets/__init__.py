@@ -10,6 +10,10 @@ Imported as ``gridformer.datasets`` (the folder is ``datasets/`` at the reposito
     parts = datasets.split_by_time(ds, train=0.7, val=0.15, test=0.15)
     w = datasets.lat_weights(ds)                                  # cos(lat), mean 1
 
+    well = datasets.open_the_well("the_well/datasets/x/data/train")  # The Well HDF5, lazy
+    pde = datasets.open_pdebench("1D_Advection_Sols_beta0.1.hdf5")   # PDEBench, either layout
+    datasets.write_the_well(solver_output, "out/train/heat.h5")       # the_well reads it back
+
     pairs = datasets.TrajectoryPairs(solver_output, lead=1, tokenizer=PatchTokenizer(1))
     field = datasets.random_field((64, 64), spectral_slope=-3.0, seed=0)
     tele = datasets.planted_teleconnection(256, seed=0)
