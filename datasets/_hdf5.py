@@ -155,6 +155,10 @@ def h5_attrs(attrs: dict) -> dict:
     for key, value in attrs.items():
         if value is None:
             continue
+        if isinstance(value, dict | set):
+            msg = (f"attribute {key!r} is a {type(value).__name__}; HDF5 attributes hold "
+                   f"numbers, strings and arrays of them")
+            raise TypeError(msg)
         if isinstance(value, list | tuple):
             value = np.asarray(value)
             if value.dtype.kind == "U":

@@ -285,3 +285,6 @@ def test_failed_write_leaves_no_partial_file(heat, tmp_path):
         datasets.write_the_well(bad, tmp_path / "bad.h5")
     assert not (tmp_path / "bad.h5").exists()
     assert list(tmp_path.iterdir()) == []  # nor a temporary file beside it
+    with pytest.raises(TypeError, match="attribute 'config' is a dict; HDF5 attributes hold"):
+        datasets.write_the_well(heat.assign_attrs(config={"a": 1}), tmp_path / "bad.h5")
+    assert list(tmp_path.iterdir()) == []
