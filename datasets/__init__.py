@@ -10,6 +10,10 @@ Imported as ``gridformer.datasets`` (the folder is ``datasets/`` at the reposito
     parts = datasets.split_by_time(ds, train=0.7, val=0.15, test=0.15)
     w = datasets.lat_weights(ds)                                  # cos(lat), mean 1
 
+    well = datasets.open_the_well("the_well/datasets/x/data/train")  # The Well HDF5, lazy
+    pde = datasets.open_pdebench("1D_Advection_Sols_beta0.1.hdf5")   # PDEBench, either layout
+    datasets.write_the_well(solver_output, "out/train/heat.h5")       # the_well reads it back
+
     pairs = datasets.TrajectoryPairs(solver_output, lead=1, tokenizer=PatchTokenizer(1))
     field = datasets.random_field((64, 64), spectral_slope=-3.0, seed=0)
     tele = datasets.planted_teleconnection(256, seed=0)
@@ -31,7 +35,9 @@ from gridformer.datasets.climate import (
     split_by_time,
 )
 from gridformer.datasets.io import open_dataset, write_netcdf
+from gridformer.datasets.pdebench import open_pdebench, write_pdebench
 from gridformer.datasets.synthetic import global_grid, planted_teleconnection, random_field
+from gridformer.datasets.the_well import open_the_well, write_the_well
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridformer.datasets.torch_data import ForecastDataset, TrajectoryPairs
@@ -45,10 +51,14 @@ __all__ = [
     "global_grid",
     "lat_weights",
     "open_dataset",
+    "open_pdebench",
+    "open_the_well",
     "planted_teleconnection",
     "random_field",
     "split_by_time",
     "write_netcdf",
+    "write_pdebench",
+    "write_the_well",
 ]
 
 

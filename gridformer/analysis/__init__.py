@@ -10,6 +10,8 @@ Public API::
     rollout(step_fn, u0, steps) -> ndarray (steps + 1, B, *grid)
     rollout_errors(prediction, reference) -> xr.Dataset(rel_l2, nrmse over time)
     spectral_error(prediction, reference) -> xr.Dataset over wavenumber
+    pdebench_metrics(prediction, target) -> xr.Dataset (PDEBench's RMSE, nRMSE, cRMSE, max,
+        bRMSE, fRMSE by band);  pdebench_metrics_per_step(...) -> the same over time
     upwind_consistency(stencils, velocity) -> float;  upwind_lean(...) -> xr.DataArray
 
 Teleconnections (xarray in and out)::
@@ -41,6 +43,11 @@ from gridformer.analysis.compare import (
     stencil_to_dict,
 )
 from gridformer.analysis.effective import effective_stencil
+from gridformer.analysis.pde_metrics import (
+    PDEBENCH_BANDS,
+    pdebench_metrics,
+    pdebench_metrics_per_step,
+)
 from gridformer.analysis.rollout import rollout, rollout_errors, spectral_error
 from gridformer.analysis.skill import anomaly_correlation, index_skill, lat_weighted_rmse
 from gridformer.analysis.stencils import (
@@ -53,6 +60,7 @@ from gridformer.analysis.teleconnection import query_tokens, teleconnection_map
 from gridformer.analysis.upwind import upwind_consistency, upwind_lean
 
 __all__ = [
+    "PDEBENCH_BANDS",
     "StencilComparison",
     "anomaly_correlation",
     "attention_entropy",
@@ -68,6 +76,8 @@ __all__ = [
     "mean_attention_distance",
     "offset_dims",
     "pattern_correlation",
+    "pdebench_metrics",
+    "pdebench_metrics_per_step",
     "query_tokens",
     "rollout",
     "rollout_errors",
