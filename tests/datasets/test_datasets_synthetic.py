@@ -43,7 +43,7 @@ def test_random_field_seed_and_geographic():
     assert layout.periodic == (False, True)
     one_d = random_field(20, seed=0)
     assert one_d.dims == ("x",)
-    with pytest.raises(ValueError, match="must be 1 or 2 sizes >= 2"):
+    with pytest.raises(ValueError, match=r"shape=\(1, 8\) must be 1 or 2 sizes >= 2"):
         random_field((1, 8))
 
 
@@ -72,5 +72,9 @@ def test_planted_teleconnection_truth():
 
 
 def test_planted_teleconnection_overlap_refused():
-    with pytest.raises(ValueError, match="regions overlap"):
+    with pytest.raises(
+        ValueError,
+        match=r"source \(0\.0, 100\.0\) and target \(5\.0, 105\.0\) regions overlap with "
+        r"radius_km=1500\.0",
+    ):
         planted_teleconnection(16, source=(0.0, 100.0), target=(5.0, 105.0))

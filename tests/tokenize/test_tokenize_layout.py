@@ -125,7 +125,20 @@ def test_global_grid_lon_wrap_distance_small():
 
 def test_periodic_euclidean_distance_min_image():
     layout = TokenLayout.for_grid((1, 10), periodic=True, coords={"x": np.arange(10) * 0.5})
-    assert float(layout.distances()[0, 9]) == pytest.approx(0.5)  # one cell of 0.5 across the seam
+    assert float(layout.distances()[0, 9]) == pytest.approx(1.0)  # one cell across the seam
+    assert float(layout.distances()[0, 5]) == pytest.approx(5.0)  # half the period, either way
+
+
+@pytest.mark.parametrize("spacing", [0.5, 3.0])
+def test_distances_in_grid_units_whatever_the_coordinate_spacing(spacing):
+    """Non-geographic distances are in cells, like offsets(), not in coordinate units."""
+    coords = {"y": 100.0 + np.arange(4) * spacing, "x": np.arange(6) * spacing}
+    layout = TokenLayout.for_grid((4, 6), patch_size=2, coords=coords)
+    off = layout.offsets().numpy().astype(float)  # (N, N, 2) cells between patch starts
+    np.testing.assert_allclose(layout.distances().numpy(), np.hypot(off[..., 0], off[..., 1]))
+    assert float(layout.distances()[0, 2]) == pytest.approx(4.0)  # two patches of 2 cells
+    # the centres themselves stay in coordinate units
+    np.testing.assert_allclose(layout.centers()["x"][:3], np.array([0.5, 2.5, 4.5]) * spacing)
 
 
 def test_to_grid_patch_and_upsample():
@@ -196,12 +209,11 @@ def test_offsets_and_distances_match_brute_force(time_patch, dims, periodic):
     if layout.is_geographic:
         lat, lon = c["lat"], c["lon"]
         ref = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
-    else:
-        dy = c["y"][None, :] - c["y"][:, None]
-        period_y = (130.0 / 5) * 6
-        dy = np.mod(dy + period_y / 2, period_y) - period_y / 2
-        dx = c["x"][None, :] - c["x"][:, None]
-        ref = np.hypot(dy, dx)
+    else:  # grid units: the cells between patch centres, wrapped on the periodic y (6 cells)
+        cy, cx = (np.asarray(layout.patch_index) * 2 + 0.5).T  # centre cell index of each token
+        dy = cy[None, :] - cy[:, None]
+        dy = np.mod(dy + 3.0, 6.0) - 3.0
+        ref = np.hypot(dy, cx[None, :] - cx[:, None])
     np.testing.assert_allclose(layout.distances().numpy(), ref, rtol=1e-5, atol=1e-3)
 
 
