@@ -126,8 +126,8 @@ def _canonical_lon(ds: xr.Dataset) -> xr.Dataset:
             raise ValueError(msg)
         ds = ds.sortby("lon")
         values = np.sort(values)
-    if values.size > 2 and np.isclose(values[-1] - values[0], 360.0):
-        ds = ds.isel(lon=slice(None, -1))  # drop the cyclic (repeated) column
+    if np.isclose(values[-1] - values[0], 360.0) and is_global_lon(values[:-1]):
+        ds = ds.isel(lon=slice(None, -1))  # drop the cyclic (repeated) column of a global grid
         values = values[:-1]
     if not is_global_lon(values):  # regional: one run, also across the 0° or 180° meridian
         order, run = contiguous_lon(values)

@@ -106,9 +106,11 @@ def patch_centers(coord: np.ndarray, patch: int, pad_before: int, pad_after: int
 def is_global_lon(lon: np.ndarray) -> bool:
     """True when uniformly spaced longitudes (degrees) cover the whole circle: ``n * dlon == 360``.
 
-    Such a grid is periodic in longitude (its last cell neighbours its first).
+    Such a grid is periodic in longitude (its last cell neighbours its first). The longitudes
+    are unwrapped first (:func:`unwrap_lon`), so a global grid stored across the 0° or 180°
+    meridian (``[180, 270, 0, 90]``) counts too.
     """
-    lon = np.asarray(lon, dtype=np.float64)
+    lon = unwrap_lon(lon)
     if lon.size < 2:
         return False
     diff = np.diff(lon)

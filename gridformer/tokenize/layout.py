@@ -29,6 +29,7 @@ from gridformer.tokenize._grid import values_to_grid
 from gridformer.tokenize.geometry import (
     EARTH_RADIUS_KM,
     default_coord,
+    is_global_lon,
     patch_centers,
     wrap_offsets,
 )
@@ -159,8 +160,8 @@ class TokenLayout:
             Cells per patch, an int for every dim or one per dim.
         periodic
             Wrap-around per dim (bool for all, or one per dim). Default: longitude periodic on
-            ``("lat", "lon")`` grids, nothing periodic otherwise. Periodic dims must be divisible
-            by the patch size.
+            ``("lat", "lon")`` grids that cover the globe (always with the default coordinates),
+            nothing periodic otherwise. Periodic dims must be divisible by the patch size.
         dims
             Spatial dim names; default ``("y", "x")`` in 2-D and ``("x",)`` in 1-D. With
             ``("lat", "lon")`` the layout is geographic, on a global cell-centred grid unless
@@ -186,8 +187,9 @@ class TokenLayout:
             raise ValueError(msg)
         geographic = dims == ("lat", "lon")
         patch = normalize_patch_size(patch_size, dims, dict(zip(dims, shape, strict=True)))
-        if periodic is None:
-            periodic = (False, True) if geographic else False
+        if periodic is None:  # longitude wraps on a global grid only
+            lon = (coords or {}).get("lon") if geographic else None
+            periodic = (False, lon is None or is_global_lon(lon)) if geographic else False
         per = normalize_periodic(periodic, dims)
         pads = tuple(padding_for(s, p) for s, p in zip(shape, patch, strict=True))
         for dim, is_per, pad in zip(dims, per, pads, strict=True):

@@ -109,7 +109,8 @@ def test_split_by_time_fractions_and_labels():
     ):
         split_by_time(da, train=("2000", "2002"), val=("2002", "2003"))
     with pytest.raises(
-        ValueError, match="give every part as a fraction or every part as a .* not a mix"
+        ValueError,
+        match=r"give every part as a fraction or every part as a \(start, stop\) pair, not a mix",
     ):
         split_by_time(da, train=0.5, val=("2002", "2003"))
     with pytest.raises(
