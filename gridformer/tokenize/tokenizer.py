@@ -223,21 +223,7 @@ class PatchTokenizer:
         da, kind, channel_dim = as_dataarray(data, dims, channel_dim)
         dtype = token_dtype(da.dtype, self.dtype, tensor_dtype)
         spatial = find_spatial_dims(da.dims, self.spatial_dims)
-        if channel_dim is not None and channel_dim not in da.dims:
-            msg = f"channel_dim={channel_dim!r} is not a dim of the data; dims are {da.dims!r}"
-            raise ValueError(msg)
-        if channel_dim in spatial:
-            msg = f"channel_dim={channel_dim!r} is also a spatial dim {spatial!r}"
-            raise ValueError(msg)
-        time_dim = None
-        if self.time_patch is not None:
-            time_dim = self.time_dim
-            if time_dim not in da.dims or time_dim in spatial or time_dim == channel_dim:
-                msg = (
-                    f"time_patch={self.time_patch} needs a time dim {time_dim!r} that is neither "
-                    f"spatial nor the channel dim; the data has dims {da.dims!r} (set time_dim=)"
-                )
-                raise ValueError(msg)
+        time_dim = self._check_roles(da, spatial, channel_dim)
         sizes = dict(da.sizes)
         patch = normalize_patch_size(self.patch_size, spatial, sizes)
         geographic = _is_geographic(da, spatial)
@@ -274,24 +260,9 @@ class PatchTokenizer:
             n_time=n_time,
             time_padding=t_pad,
         )
-        b = int(np.prod(batch_shape))
-        n, d = geometry.n_tokens, n_channels * t_patch * int(np.prod(patch))
-        # NumPy has no bfloat16: such tokens are filled as float32 (exact for bfloat16 data)
-        buffer_dtype = torch.float32 if dtype == torch.bfloat16 else dtype
-        tokens = torch.empty((b, n, d), dtype=buffer_dtype)  # (B, N, D)
-        missing, has_nan = fill_tokens(
-            arr,
-            tokens.numpy(),
-            batch_shape,
-            n_channels,
-            n_time,
-            (t_patch, *patch),
-            (t_pad, *pads),
-            fill_value=self.fill_value,
-            stream_time=time_dim is not None,
-        )  # missing: (B, N, D) bool for NaN/padded cells, or None
+        tokens, missing, has_nan = self._fill(arr, geometry, batch_shape, n_channels, dtype)
         valid = (
-            torch.ones((b, n), dtype=torch.bool)
+            torch.ones(tokens.shape[:2], dtype=torch.bool)
             if missing is None
             else ~torch.from_numpy(missing.all(axis=-1))
         )  # (B, N)
@@ -307,7 +278,59 @@ class PatchTokenizer:
             auxiliary=auxiliary,
         )
         layout = dataclasses.replace(geometry, valid=valid, source=source)
-        return tokens.to(dtype), layout
+        return tokens, layout
+
+    def _check_roles(
+        self, da: xr.DataArray, spatial: tuple[str, ...], channel_dim: str | None
+    ) -> str | None:
+        """Check the channel and time dims against the data; return the time dim (or None)."""
+        if channel_dim is not None and channel_dim not in da.dims:
+            msg = f"channel_dim={channel_dim!r} is not a dim of the data; dims are {da.dims!r}"
+            raise ValueError(msg)
+        if channel_dim in spatial:
+            msg = f"channel_dim={channel_dim!r} is also a spatial dim {spatial!r}"
+            raise ValueError(msg)
+        if self.time_patch is None:
+            return None
+        time_dim = self.time_dim
+        if time_dim not in da.dims or time_dim in spatial or time_dim == channel_dim:
+            msg = (
+                f"time_patch={self.time_patch} needs a time dim {time_dim!r} that is neither "
+                f"spatial nor the channel dim; the data has dims {da.dims!r} (set time_dim=)"
+            )
+            raise ValueError(msg)
+        return time_dim
+
+    def _fill(
+        self,
+        arr: np.ndarray,
+        geometry: TokenLayout,
+        batch_shape: tuple[int, ...],
+        n_channels: int,
+        dtype: torch.dtype,
+    ) -> tuple[torch.Tensor, np.ndarray | None, bool]:
+        """Tokens ``(B, N, D)`` in ``dtype`` from ``arr`` ``(*batch, [C], [T], *S)``.
+
+        Also returns the missing-cell mask ``(B, N, D)`` (NaN or padded; None when there are
+        none) and whether any cell was NaN.
+        """
+        patch = (geometry.time_patch, *geometry.patch_size)
+        shape = (int(np.prod(batch_shape)), geometry.n_tokens, n_channels * int(np.prod(patch)))
+        # NumPy has no bfloat16: such tokens are filled as float32 (exact for bfloat16 data)
+        buffer_dtype = torch.float32 if dtype == torch.bfloat16 else dtype
+        tokens = torch.empty(shape, dtype=buffer_dtype)  # (B, N, D)
+        missing, has_nan = fill_tokens(
+            arr,
+            tokens.numpy(),
+            batch_shape,
+            n_channels,
+            geometry.n_time,
+            patch,
+            (geometry.time_padding, *geometry.padding),
+            fill_value=self.fill_value,
+            stream_time=geometry.is_spacetime,
+        )
+        return tokens.to(dtype), missing, has_nan
 
     def _resolve_periodic(
         self,
