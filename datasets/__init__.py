@@ -4,7 +4,7 @@ Imported as ``gridformer.datasets`` (the folder is ``datasets/`` at the reposito
 
     from gridformer import datasets
 
-    ds = datasets.open_dataset("t2m_*.nc", variables=["t2m"])   # lazy, lat ascending, lon sorted
+    ds = datasets.open_dataset("t2m_*.nc", variables=["t2m"])   # lazy, lat ascending, lon one run
     anom = datasets.anomalies(ds["t2m"], freq="month")            # cftime safe
     stats = datasets.Standardizer.fit(anom, dims=("time",))       # stored mean/std
     parts = datasets.split_by_time(ds, train=0.7, val=0.15, test=0.15)
@@ -15,7 +15,7 @@ Imported as ``gridformer.datasets`` (the folder is ``datasets/`` at the reposito
     datasets.write_the_well(solver_output, "out/train/heat.h5")       # the_well reads it back
 
     pairs = datasets.TrajectoryPairs(solver_output, lead=1, tokenizer=PatchTokenizer(1))
-    field = datasets.random_field((64, 64), spectral_slope=-3.0, seed=0)
+    field = datasets.random_field((64, 64), spectral_slope=-3.0, seed=0)   # or spectrum="smooth"
     tele = datasets.planted_teleconnection(256, seed=0)
 
 The torch datasets (``ForecastDataset``, ``TrajectoryPairs``) are imported on first use (PEP 562),
@@ -36,8 +36,10 @@ from gridformer.datasets.climate import (
 )
 from gridformer.datasets.io import open_dataset, write_netcdf
 from gridformer.datasets.pdebench import open_pdebench, write_pdebench
-from gridformer.datasets.synthetic import global_grid, planted_teleconnection, random_field
+from gridformer.datasets.synthetic import planted_teleconnection, random_field
 from gridformer.datasets.the_well import open_the_well, write_the_well
+
+from gridformer.tokenize.geometry import global_grid  # the one cell-centred global grid
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridformer.datasets.torch_data import ForecastDataset, TrajectoryPairs

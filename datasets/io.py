@@ -1,9 +1,11 @@
 """NetCDF in and out: :func:`open_dataset` (lazy, canonical) and :func:`write_netcdf` (atomic).
 
-``open_dataset`` returns an ``xr.Dataset`` in gridformer's conventions (DESIGN.md §4): dims
-``time``, ``lat`` (ascending), ``lon`` (sorted, attr ``periodic`` = 1 when the grid is global in
-longitude) plus every other dim by name (a singleton pressure level stays). ``_FillValue`` and
-``missing_value`` become NaN; non-standard calendars (``noleap``, ``360_day``) decode to cftime.
+``open_dataset`` returns an ``xr.Dataset`` in gridformer's conventions: dims ``time``, ``lat``
+(ascending), ``lon`` (one eastward run: sorted on a global grid, attr ``periodic`` = 1; a regional
+grid across the 0° or 180° meridian kept in one piece, ``periodic`` = 0) plus every other dim by
+name (a singleton pressure level stays). ``_FillValue`` and ``missing_value`` become NaN;
+non-standard calendars (``noleap``, ``360_day``) decode to cftime; CF auxiliary variables (cell
+bounds, grid mappings, cell measures) are coordinates, so the data variables are the data.
 """
 
 from __future__ import annotations
@@ -119,30 +121,36 @@ def open_dataset(
     Returns
     -------
     xr.Dataset
-        Dims ``time``, ``lat`` (ascending, degrees_north), ``lon`` (sorted, degrees_east, attr
-        ``periodic`` 1/0) and any others kept by name; missing values as NaN; data not read yet.
+        Dims ``time``, ``lat`` (ascending, degrees_north), ``lon`` (degrees_east, strictly
+        increasing: sorted on a global grid, attr ``periodic`` 1; one eastward run on a regional
+        grid, e.g. ``325.5 ... 360.5`` across the 0° meridian, ``periodic`` 0) and any others
+        kept by name; missing values as NaN; CF auxiliary variables (bounds, grid mapping...)
+        as coordinates; data not read yet.
 
     Raises
     ------
     FileNotFoundError
         A path or pattern matches no file.
     ValueError
-        Not a NetCDF file, truncated, unknown variable, curvilinear or rotated-pole grid.
+        Not a NetCDF file, truncated, unknown variable, curvilinear, rotated-pole or
+        unstructured (UGRID) grid.
     """
     paths = _resolve_paths(path_or_paths)
     for path in paths:
         _check_netcdf(path)
     time_coder = xr.coders.CFDatetimeCoder(use_cftime=None)
+    # decode_coords="all": variables named by bounds / grid_mapping / cell_measures... attrs
+    # are read as coordinates (xarray's own CF decoding), not as data variables
+    options = {"engine": "netcdf4", "chunks": chunks, "decode_times": time_coder,
+               "decode_coords": "all"}
     try:
         if len(paths) == 1:
-            ds = xr.open_dataset(paths[0], engine="netcdf4", chunks=chunks, decode_times=time_coder)
+            ds = xr.open_dataset(paths[0], **options)
         else:
             ds = xr.open_mfdataset(
                 paths,
-                engine="netcdf4",
-                chunks=chunks,
+                **options,
                 combine="by_coords",
-                decode_times=time_coder,
                 data_vars="minimal",
                 coords="minimal",
                 compat="override",

@@ -1,5 +1,8 @@
 """Synthetic fields with known ground truth, as xarray: Gaussian random fields and a planted
 teleconnection. Every generator takes ``seed`` and records its truth in attrs/coords.
+
+:func:`random_field` is gridformer's one random-field generator: the experiments' training and
+test fields and the CLI's initial states are drawn with it.
 """
 
 from __future__ import annotations
@@ -9,85 +12,142 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from gridformer.tokenize.geometry import haversine_km
+from gridformer.tokenize.geometry import global_grid, haversine_km
 
-__all__ = ["global_grid", "planted_teleconnection", "random_field"]
+__all__ = ["SPECTRA", "planted_teleconnection", "random_field"]
 
-
-def global_grid(n_lat: int, n_lon: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cell-centred global grid in degrees: lat ``(n_lat,)`` ascending, lon ``(n_lon,)`` 0..360."""
-    lat = -90.0 + (np.arange(n_lat) + 0.5) * 180.0 / n_lat
-    lon = (np.arange(n_lon) + 0.5) * 360.0 / n_lon
-    return lat, lon
+SPECTRA = ("power_law", "broadband", "smooth")
+"""Spectra of :func:`random_field`."""
 
 
-def _grf(rng: np.random.Generator, shape: tuple[int, ...], slope: float) -> np.ndarray:
-    """Periodic Gaussian random fields ``(..., *shape)`` with power spectral density ∝ |k|^slope.
+def _spectral_filter(spectrum: str, shape: tuple[int, ...], slope: float) -> np.ndarray:
+    """Amplitude filter ``(*shape)`` applied to white noise in Fourier space (zero at ``k = 0``)."""
+    if spectrum == "power_law":  # |k| in cycles per cell: the slope does not depend on the size
+        freqs = np.meshgrid(*[np.fft.fftfreq(n) for n in shape], indexing="ij")
+        k = np.sqrt(sum(f**2 for f in freqs))
+        amp = np.zeros_like(k)
+        amp[k > 0] = k[k > 0] ** (slope / 2.0)  # power |F(k)|^2 ∝ |k|^slope
+        return amp
+    modes = np.meshgrid(*[np.fft.fftfreq(n, 1.0 / n) for n in shape], indexing="ij")
+    k = np.sqrt(sum(m**2 for m in modes))  # |k| in mode numbers (cycles per domain)
+    amp = 1.0 / (1.0 + k / 4.0) if spectrum == "broadband" else np.exp(-((k / 2.5) ** 2))
+    amp.flat[0] = 0.0
+    return amp
 
-    The leading dims of ``shape`` beyond the last ``ndim`` spatial dims are independent samples;
-    here ``shape`` is the full output shape and the spectrum applies to the last two (or one) dims.
+
+def _grf(rng: np.random.Generator, shape: tuple[int, ...], amp: np.ndarray) -> np.ndarray:
+    """Periodic Gaussian random fields ``(S, *spatial)`` with amplitude filter ``amp``, unit std.
+
+    ``shape`` is ``(S, *spatial)``: ``S`` independent samples; the filter acts on the spatial
+    axes only.
     """
-    spatial = shape[-2:] if len(shape) >= 2 else shape
-    freqs = np.meshgrid(*[np.fft.fftfreq(n) for n in spatial], indexing="ij")
-    k = np.sqrt(sum(f**2 for f in freqs))
-    amp = np.zeros_like(k)
-    amp[k > 0] = k[k > 0] ** (slope / 2.0)
-    noise = rng.standard_normal(shape)
-    axes = tuple(range(-len(spatial), 0))
+    noise = rng.standard_normal(shape)  # (S, *spatial)
+    axes = tuple(range(1, len(shape)))
     field = np.fft.ifftn(np.fft.fftn(noise, axes=axes) * amp, axes=axes).real
     std = field.std(axis=axes, keepdims=True)
     return field / np.where(std > 0, std, 1.0)
 
 
+def _check_options(
+    shape: tuple[int, ...], spectrum: str, geographic: bool, n_samples: int | None,
+    amplitude: float | None, mean_sd: float,
+) -> None:
+    if any(s < 2 for s in shape) or len(shape) not in (1, 2) or (geographic and len(shape) != 2):
+        msg = f"shape={shape!r} must be 1 or 2 sizes >= 2 (two, (n_lat, n_lon), when geographic)"
+        raise ValueError(msg)
+    if spectrum not in SPECTRA:
+        msg = f"spectrum={spectrum!r} is not one of {list(SPECTRA)}"
+        raise ValueError(msg)
+    if n_samples is not None and (isinstance(n_samples, bool) or int(n_samples) < 1):
+        msg = f"n_samples={n_samples!r} must be a positive int or None (no sample dim)"
+        raise ValueError(msg)
+    if amplitude is not None and not float(amplitude) > 0:
+        msg = f"amplitude={amplitude!r} must be positive (the largest |value| of each sample)"
+        raise ValueError(msg)
+    if not float(mean_sd) >= 0:
+        msg = f"mean_sd={mean_sd!r} must be >= 0 (0: zero-mean fields)"
+        raise ValueError(msg)
+
+
 def random_field(
     shape: int | Sequence[int] = (64, 64),
     *,
+    spectrum: str = "power_law",
     spectral_slope: float = -3.0,
     geographic: bool = False,
     n_samples: int | None = None,
+    amplitude: float | None = None,
+    mean_sd: float = 0.0,
+    spacing: float | Sequence[float] = 1.0,
     seed: int | None = 0,
 ) -> xr.DataArray:
-    """Gaussian random field with a power-law spectrum, unit variance per sample.
+    """Periodic Gaussian random field (spectral synthesis: filtered white noise), seeded.
+
+    Each sample is white noise filtered in Fourier space by the chosen spectrum, scaled to unit
+    standard deviation, shifted by a random mean (``mean_sd``) and, with ``amplitude``, scaled
+    to ``max |u| = amplitude``.
 
     Parameters
     ----------
     shape
         Grid shape: ``(ny, nx)`` (or ``nx`` for 1-D), or ``(n_lat, n_lon)`` when ``geographic``.
+    spectrum
+        ``"power_law"``: power spectral density ``|F(k)|^2 ∝ |k|^spectral_slope``, ``|k|`` in
+        cycles per cell (``-3`` is smooth, ``0`` white noise). ``"broadband"``: amplitude
+        spectrum ``(1 + |k| / 4)^-1``, ``|k|`` in mode numbers (cycles per domain): power at
+        every scale, rough (training data that pins down a stencil at all wavenumbers).
+        ``"smooth"``: amplitude spectrum ``exp(-(|k| / 2.5)^2)`` in mode numbers: a few low
+        modes (smooth initial states).
     spectral_slope
-        Exponent ``β`` of the power spectral density ``|F(k)|^2 ∝ |k|^β`` (in grid-index
-        wavenumbers; ``-3`` is smooth, ``0`` is white noise).
+        Exponent ``β`` of the power-law spectrum (used by ``"power_law"`` only).
     geographic
         False: dims ``(y, x)`` (or ``x``), periodic in every dim (``attrs["bc"] = "periodic"``).
         True: dims ``(lat, lon)`` on a global cell-centred grid, periodic in longitude only (the
         field is drawn on twice as many latitudes and cropped, so it does not wrap pole to pole).
     n_samples
         Draw this many independent fields along a leading ``sample`` dim (None: no sample dim).
+    amplitude
+        Scale each sample so that its largest ``|value|`` is ``amplitude`` (None: unit std).
+    mean_sd
+        Each sample's mean is drawn from ``N(0, mean_sd²)``; 0 (default) gives zero-mean fields
+        (exactly, up to rounding, on the periodic grids; the cropped geographic field is not).
+    spacing
+        Grid spacing ``h`` (one number or one per dim, length units): the coordinates are
+        ``i * h`` (not used when ``geographic``).
     seed
         Seed for ``numpy.random.default_rng``; the same seed gives the same field.
 
     Returns
     -------
     xr.DataArray
-        dims ``([sample,] y, x)`` / ``([sample,] lat, lon)``; attrs record ``spectral_slope``,
-        ``seed``, ``periodic_dims``.
+        float64, dims ``([sample,] y, x)`` / ``([sample,] lat, lon)``; attrs record
+        ``spectrum``, ``seed``, ``periodic_dims`` (and ``spectral_slope``, ``amplitude``,
+        ``mean_sd`` where used).
     """
     shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
-    if any(s < 2 for s in shape) or len(shape) not in (1, 2) or (geographic and len(shape) != 2):
-        msg = f"shape={shape!r} must be 1 or 2 sizes >= 2 (two, (n_lat, n_lon), when geographic)"
-        raise ValueError(msg)
+    _check_options(shape, spectrum, geographic, n_samples, amplitude, mean_sd)
     rng = np.random.default_rng(seed)
-    lead = (n_samples,) if n_samples is not None else (1,)
-    attrs = {
-        "spectral_slope": float(spectral_slope),
-        "seed": -1 if seed is None else int(seed),
-        "spectrum": "power spectral density |F(k)|^2 proportional to |k|^spectral_slope",
-    }
+    n = int(n_samples) if n_samples is not None else 1
+    drawn = (2 * shape[0], shape[1]) if geographic else shape  # geographic: no pole-to-pole wrap
+    field = _grf(rng, (n, *drawn), _spectral_filter(spectrum, drawn, spectral_slope))
+    axes = tuple(range(1, len(shape) + 1))
     if geographic:
-        n_lat, n_lon = shape
-        field = _grf(rng, (*lead, 2 * n_lat, n_lon), spectral_slope)[..., :n_lat, :]
-        field = field / field.std(axis=(-2, -1), keepdims=True)
-        lat, lon = global_grid(n_lat, n_lon)
-        dims = ("lat", "lon")
+        field = field[:, : shape[0], :]  # (S, n_lat, n_lon)
+        field = field / field.std(axis=axes, keepdims=True)
+    if mean_sd:
+        field = field + rng.normal(scale=float(mean_sd), size=(n,) + (1,) * len(shape))
+    if amplitude is not None:
+        field = field * (float(amplitude) / np.abs(field).max(axis=axes, keepdims=True))
+    attrs: dict = {"spectrum": spectrum, "seed": -1 if seed is None else int(seed)}
+    if spectrum == "power_law":
+        attrs["spectral_slope"] = float(spectral_slope)
+    if amplitude is not None:
+        attrs["amplitude"] = float(amplitude)
+    if mean_sd:
+        attrs["mean_sd"] = float(mean_sd)
+    if geographic:
+        lat, lon = global_grid(*shape)
+        dims: tuple[str, ...] = ("lat", "lon")
         coords = {
             "lat": ("lat", lat, {"units": "degrees_north", "standard_name": "latitude"}),
             "lon": (
@@ -98,11 +158,14 @@ def random_field(
         }
         attrs["periodic_dims"] = "lon"
     else:
-        field = _grf(rng, (*lead, *shape), spectral_slope)
         dims = ("y", "x") if len(shape) == 2 else ("x",)
+        steps = np.broadcast_to(np.asarray(spacing, dtype=np.float64), (len(shape),))
+        if not np.all(steps > 0):
+            msg = f"spacing={spacing!r} must be positive: one number or one per dim {dims}"
+            raise ValueError(msg)
         coords = {
-            d: (d, np.arange(n, dtype=np.float64), {"periodic": 1})
-            for d, n in zip(dims, shape, strict=True)
+            d: (d, np.arange(size) * h, {"periodic": 1})
+            for d, size, h in zip(dims, shape, steps.tolist(), strict=True)
         }
         attrs["bc"] = "periodic"
         attrs["periodic_dims"] = " ".join(dims)

@@ -59,7 +59,8 @@ class ForecastDataset(Dataset):
         Replaces NaN in untokenized items (tokenized items use the tokenizer's fill value).
 
     Items are ``(x, y)`` or ``(x, y, w)``: ``x`` is ``(C_in, *S)`` (channels: variable-major, then
-    window step, then any other dims) and ``y`` ``(C_out, *S)``, float32; or tokens ``(N, D)``.
+    window step, then any other dims) and ``y`` ``(C_out, *S)``, float32; or tokens ``(N, D)``
+    in the tokenizer's dtype (by default the data's float dtype).
     Only the ``window + 1`` time steps of an item are read from disk.
     """
 
@@ -175,7 +176,8 @@ class TrajectoryPairs(Dataset):
     periodic
         Whether the tokens' grid wraps around (default: ``ds.attrs["bc"] == "periodic"``).
 
-    Items are ``(x, y)`` float32: ``([C,] *S)`` each (no ``C`` for one variable), or ``(N, D)``.
+    Items are ``(x, y)``: float32 ``([C,] *S)`` each (no ``C`` for one variable), or tokens
+    ``(N, D)`` in the tokenizer's dtype (by default the data's: float64 for solver output).
     The data are converted once at construction (solver output is in memory), so items are views.
     """
 

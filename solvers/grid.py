@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from gridformer._checks import check_monotonic
+
 __all__ = ["Grid", "as_grid", "normalize_spacing"]
 
 LAYOUTS = (("x",), ("y", "x"), ("sample", "x"), ("sample", "y", "x"))
@@ -175,14 +177,9 @@ def _from_dataarray(u0: xr.DataArray, spacing: Any) -> Grid:
 
 
 def _uniform_step(dim: str, values: np.ndarray) -> float:
-    if not np.issubdtype(values.dtype, np.number):
-        msg = f"u0 coordinate {dim!r} must be numeric, got dtype {values.dtype}"
-        raise ValueError(msg)
+    check_monotonic(values, dim, increasing=True, what="u0 coordinate")
     diffs = np.diff(values.astype(np.float64))
     h = float((values[-1] - values[0]) / (len(values) - 1))
-    if not h > 0:
-        msg = f"u0 coordinate {dim!r} must increase, got step {h!r}"
-        raise ValueError(msg)
     if np.max(np.abs(diffs - h)) > _UNIFORM_RTOL * h:
         msg = (
             f"u0 coordinate {dim!r} is not uniformly spaced (steps from {diffs.min():.6g} to "

@@ -16,14 +16,14 @@ def _crashing_write(target, text):
 
 def test_failed_write_leaves_no_file_and_no_temp(tmp_path):
     target = tmp_path / "out.json"
-    with pytest.raises(RuntimeError, match="crashed"):
+    with pytest.raises(RuntimeError, match="writer crashed"):
         _crashing_write(target, "partial")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_failed_rewrite_keeps_the_old_file(tmp_path):
     target = write_json({"a": 1}, tmp_path / "out.json")
-    with pytest.raises(RuntimeError, match="crashed"):
+    with pytest.raises(RuntimeError, match="writer crashed"):
         _crashing_write(target, "{")
     assert target.read_text().strip().startswith("{\n")
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]

@@ -80,25 +80,19 @@ def register(subparsers: Any) -> None:
 
 def random_initial_state(equation: str, grid: tuple[int, ...], spacing: tuple[float, ...],
                          samples: int, seed: int, *, modes: int = 4) -> xr.Dataset:
-    """A smooth random state: a few Fourier modes, scaled to the equation's natural range.
+    """A smooth random state: a few low Fourier modes, scaled to the equation's natural range.
 
-    Returns a Dataset with ``u`` (and ``v`` for Gray-Scott), dims ``("sample", [y,] x)``,
-    coordinates in length units starting at 0.
+    The field is :func:`gridformer.datasets.random_field` with the ``"smooth"`` spectrum, zero
+    mean and ``max |u| = 1`` (``modes`` is kept for compatibility and unused). Returns a Dataset
+    with ``u`` (and ``v`` for Gray-Scott), dims ``("sample", [y,] x)``, coordinates in length
+    units starting at 0.
     """
-    rng = np.random.default_rng(seed)
+    from gridformer.datasets import random_field
+
     dims = ("y", "x") if len(grid) == 2 else ("x",)
     spacing = spacing * len(grid) if len(spacing) == 1 else spacing
-    axes = [np.arange(n) * 2 * np.pi / n for n in grid]
-    mesh = np.meshgrid(*axes, indexing="ij")
-    field = np.zeros((samples, *grid))  # (S, [Y,] X)
-    for s in range(samples):
-        for _ in range(modes):
-            k = rng.integers(-3, 4, size=len(grid))
-            amplitude, phase = rng.normal(), rng.uniform(0, 2 * np.pi)
-            wave = sum(kk * m for kk, m in zip(k, mesh, strict=True))
-            field[s] += amplitude * np.cos(wave + phase)
-    field -= field.mean(axis=tuple(range(1, field.ndim)), keepdims=True)
-    field /= np.maximum(np.abs(field).max(axis=tuple(range(1, field.ndim)), keepdims=True), 1e-12)
+    field = random_field(tuple(grid), spectrum="smooth", amplitude=1.0, n_samples=samples,
+                         seed=seed).values  # (S, [Y,] X)
     coords = {d: (d, np.arange(n) * h, {"units": "1", "long_name": f"{d} coordinate"})
               for d, n, h in zip(dims, grid, spacing, strict=True)}
     coords["sample"] = ("sample", np.arange(samples), {"long_name": "sample index"})

@@ -1,7 +1,7 @@
 """Training and test data for the stencil experiments: random fields stepped by the FD solver.
 
-Two kinds of random periodic fields are drawn by spectral synthesis (white noise filtered in
-Fourier space):
+Two kinds of random periodic fields are drawn with :func:`gridformer.datasets.random_field`
+(spectral synthesis: white noise filtered in Fourier space):
 
 * *broadband* fields for training: every wavenumber carries power, so the one-step map is
   identified at all scales (a smooth field only pins down the low moments of a stencil);
@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+
+from gridformer.datasets import random_field
 
 __all__ = ["fd_pairs", "fd_trajectory", "random_fields", "spatial_dims"]
 
@@ -35,7 +37,7 @@ def random_fields(
     kind: str = "broadband",
     amplitude: float | None = None,
 ) -> np.ndarray:
-    """Random periodic fields ``(n, *grid)`` float64 from a seeded ``numpy.random.Generator``.
+    """Random periodic fields ``(n, *grid)`` float64: :func:`gridformer.datasets.random_field`.
 
     Parameters
     ----------
@@ -44,9 +46,9 @@ def random_fields(
     seed
         Seed of ``numpy.random.default_rng``.
     kind
-        ``"broadband"``: amplitude spectrum ``(1 + |k| / 4)^-1`` (all scales, rough), unit
-        standard deviation plus a random mean; ``"smooth"``: spectrum ``exp(-(|k| / 2.5)^2)``
-        (a few low modes), unit standard deviation plus a random mean. ``|k|`` in mode numbers.
+        The ``spectrum`` of ``random_field``: ``"broadband"`` (all scales, rough) or
+        ``"smooth"`` (a few low modes). Each field has unit standard deviation plus a random
+        mean drawn from ``N(0, 0.5²)``.
     amplitude
         If given, each field is rescaled so that ``max |u| = amplitude`` (used for Burgers,
         whose stability limit depends on the largest velocity).
@@ -54,20 +56,9 @@ def random_fields(
     if kind not in ("broadband", "smooth"):
         msg = f"kind={kind!r} is not one of ['broadband', 'smooth']"
         raise ValueError(msg)
-    rng = np.random.default_rng(seed)
-    grid = tuple(int(g) for g in grid)
-    modes = np.meshgrid(*(np.fft.fftfreq(g, 1.0 / g) for g in grid), indexing="ij")
-    k = np.sqrt(sum(m**2 for m in modes))  # mode number magnitude
-    spectrum = 1.0 / (1.0 + k / 4.0) if kind == "broadband" else np.exp(-((k / 2.5) ** 2))
-    spectrum.flat[0] = 0.0  # the mean is set separately
-    axes = tuple(range(1, len(grid) + 1))
-    noise = rng.normal(size=(n, *grid))
-    fields = np.fft.ifftn(np.fft.fftn(noise, axes=axes) * spectrum, axes=axes).real
-    fields /= fields.std(axis=axes, keepdims=True)
-    fields += rng.normal(scale=0.5, size=(n,) + (1,) * len(grid))
-    if amplitude is not None:
-        fields *= amplitude / np.abs(fields).max(axis=axes, keepdims=True)
-    return fields
+    fields = random_field(tuple(grid), spectrum=kind, n_samples=n, amplitude=amplitude,
+                          mean_sd=0.5, seed=seed)
+    return fields.values  # (n, *grid)
 
 
 def _as_dataarray(fields: np.ndarray, spacing: tuple[float, ...]) -> xr.DataArray:

@@ -4,10 +4,10 @@ Public API::
 
     from gridformer.tokenize import PatchTokenizer, TokenLayout
 
-    tokens, layout = PatchTokenizer(patch_size=4).encode(data)   # tokens: torch.float32 (B, N, D)
-    data_again = PatchTokenizer.decode(tokens, layout)            # exact inverse
+    tokens, layout = PatchTokenizer(patch_size=4).encode(data)   # (B, N, D), the data's float dtype
+    data_again = PatchTokenizer.decode(tokens, layout)            # exact inverse, bit for bit
     layout.offsets()    # (N, N, ndim) int64, key minus query, in grid cells, periodic wrap
-    layout.distances()  # (N, N) float32, great-circle km on lat/lon, coordinate units otherwise
+    layout.distances()  # (N, N) float32, great-circle km on lat/lon, grid cells otherwise
     layout.to_grid(values)  # per-token values (..., N) -> xr.DataArray on the patch grid
 
 A layout for a bare grid without data (for models and tests)::
@@ -16,7 +16,8 @@ A layout for a bare grid without data (for models and tests)::
     layout = TokenLayout.for_grid((18, 36), patch_size=2, dims=("lat", "lon"))  # global, km
 
 Geometry helpers (pure NumPy functions, in :mod:`gridformer.tokenize.geometry`):
-:func:`haversine_km`, :func:`wrap_offsets`, :func:`is_global_lon`, :data:`EARTH_RADIUS_KM`.
+:func:`haversine_km`, :func:`wrap_offsets`, :func:`is_global_lon`, :data:`EARTH_RADIUS_KM`
+(and there: ``global_grid``, ``unwrap_lon``, ``contiguous_lon`` for longitude bookkeeping).
 
 ``PatchTokenizer`` and ``TokenLayout`` are imported on first use (PEP 562), so the NumPy-only
 geometry helpers can be used without loading torch.

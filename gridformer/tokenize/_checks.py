@@ -6,12 +6,15 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from gridformer._checks import check_monotonic
+from gridformer.tokenize.geometry import contiguous_lon, unwrap_lon
+
 __all__ = [
-    "check_monotonic",
     "check_patch_entries",
     "normalize_patch_size",
     "normalize_periodic",
     "padding_for",
+    "spatial_coordinate",
 ]
 
 PAD_MODES = ("end", "center")
@@ -102,19 +105,44 @@ def padding_for(size: int, patch: int, mode: str = "end") -> tuple[int, int]:
     return (before, total - before)
 
 
-def check_monotonic(dim: str, values: np.ndarray) -> None:
-    """Raise ``ValueError`` unless a 1-D numeric coordinate is strictly monotonic."""
+def spatial_coordinate(dim: str, values: np.ndarray, *, longitude: bool = False) -> np.ndarray:
+    """A spatial coordinate as ``(L,)`` float64, checked: numeric and strictly monotonic.
+
+    With ``longitude`` (the east-west dim of a lat/lon grid) the values are first unwrapped
+    (:func:`~gridformer.tokenize.geometry.unwrap_lon`), so a regional grid stored as one run
+    across the 0° or 180° meridian (``[350, 355, 0, 5]``) is accepted as ``[350, 355, 360, 365]``.
+    A longitude axis sorted by value across the meridian (``[0.5, 325.5, ..., 355.5]``) is not
+    one run: its first and second cells are far apart, so it is refused with the roll that fixes
+    it.
+
+    Raises
+    ------
+    TypeError
+        Non-numeric values.
+    ValueError
+        Not strictly monotonic (after unwrapping, for longitudes).
+    """
     values = np.asarray(values)
-    if not np.issubdtype(values.dtype, np.number):
-        msg = f"coordinate {dim!r} has dtype {values.dtype}; spatial coordinates must be numeric"
-        raise TypeError(msg)
-    if values.size < 2:
-        return
-    diff = np.diff(values.astype(np.float64))
-    if not (np.all(diff > 0) or np.all(diff < 0)):
-        bad = int(np.argmax(diff <= 0) if diff[0] > 0 else np.argmax(diff >= 0))
-        msg = (
-            f"coordinate {dim!r} is not strictly monotonic (first break at index {bad + 1}: "
-            f"{values[bad]} -> {values[bad + 1]}); sort it first, e.g. data.sortby({dim!r})"
-        )
-        raise ValueError(msg)
+    if not longitude:
+        check_monotonic(values, dim)
+        return values.astype(np.float64)
+    check_monotonic(values[:0], dim)  # dtype check only
+    unwrapped = unwrap_lon(values)
+    try:
+        check_monotonic(unwrapped, dim)
+    except ValueError:
+        order, run = contiguous_lon(values)
+        shift = int(order[0])
+        if values.size > 2 and np.array_equal(order, np.roll(np.arange(values.size), -shift)):
+            msg = (
+                f"longitude {dim!r} is not one continuous run: it jumps from {values[shift - 1]} "
+                f"to {values[shift]} (index {shift - 1} -> {shift}), so neighbouring cells would "
+                f"be put in patches far apart. A regional grid across the 0° or 180° meridian must "
+                f"run eastward without a jump (here {run[0]:g} ... {run[-1]:g}); reorder it, e.g. "
+                f"data.roll({dim}={-shift}, roll_coords=True), or open the file with "
+                f"gridformer.datasets.open_dataset, which does this"
+            )
+            raise ValueError(msg) from None
+        check_monotonic(values, dim)  # neither a run nor sorted: the usual message
+        raise
+    return unwrapped

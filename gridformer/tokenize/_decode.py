@@ -8,21 +8,13 @@ import numpy as np
 import torch
 import xarray as xr
 
+from gridformer.tokenize._inputs import to_numpy
 from gridformer.tokenize._patchify import unpatchify
 
 if TYPE_CHECKING:
     from gridformer.tokenize.layout import TokenLayout
 
 __all__ = ["decode_tokens"]
-
-
-def _to_numpy(tokens: torch.Tensor | np.ndarray) -> np.ndarray:
-    if isinstance(tokens, torch.Tensor):
-        tokens = tokens.detach().cpu()
-        if tokens.dtype == torch.bfloat16:
-            tokens = tokens.float()
-        return tokens.numpy()
-    return np.asarray(tokens)
 
 
 def _cast(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -39,7 +31,7 @@ def decode_tokens(
     if src is None:
         msg = "this layout has no source data (made by TokenLayout.for_grid); use layout.to_grid()"
         raise ValueError(msg)
-    values = _to_numpy(tokens)
+    values = to_numpy(tokens)
     n_batch = int(np.prod(src.batch_shape))
     patch = (layout.time_patch, *layout.patch_size)
     d = src.n_channels * int(np.prod(patch))
@@ -74,7 +66,8 @@ def decode_tokens(
             part = _cast(np.take(arr, i, axis=channel_axis), np.dtype(src.var_dtypes[name]))
             var = xr.Variable(var_dims, part, attrs=src.var_attrs[name])
             data_vars[name] = var.transpose(*src.var_dims[name])
-        return xr.Dataset(data_vars, coords=src.coords, attrs=src.attrs)
+        out = xr.Dataset(data_vars, coords=src.coords, attrs=src.attrs)
+        return out.reset_coords(list(src.auxiliary)) if src.auxiliary else out
 
     out = xr.DataArray(_cast(arr, src.dtype), dims=dims).transpose(*src.dims)
     if src.coords is not None:

@@ -9,17 +9,20 @@ import numpy as np
 import torch
 import xarray as xr
 
+from gridformer.tokenize._inputs import to_numpy
+
 if TYPE_CHECKING:
     from gridformer.tokenize.layout import TokenLayout
 
 __all__ = ["values_to_grid"]
 
 
-def _coord_attrs(layout: TokenLayout, dim: str) -> dict:
+def _cell_coord(layout: TokenLayout, dim: str) -> tuple[np.ndarray, dict]:
+    """Cell coordinate values and attrs of ``dim`` as the data had them (else the layout's)."""
     coords = getattr(layout.source, "coords", None)
     if coords is not None and dim in coords:
-        return dict(coords[dim].attrs)
-    return {}
+        return np.asarray(coords[dim].values), dict(coords[dim].attrs)
+    return layout.coords[dim], {}
 
 
 def _time_coord(layout: TokenLayout) -> np.ndarray | None:
@@ -38,12 +41,7 @@ def values_to_grid(
     dims: Sequence[str] | None = None,
 ) -> xr.DataArray:
     """See :meth:`TokenLayout.to_grid`."""
-    if isinstance(values, torch.Tensor):
-        values = values.detach().cpu()
-        if values.dtype == torch.bfloat16:
-            values = values.float()
-        values = values.numpy()
-    values = np.asarray(values)
+    values = to_numpy(values)
     if values.ndim == 0 or values.shape[-1] != layout.n_tokens:
         msg = (
             f"values of shape {values.shape} must end with the token axis of length "
@@ -62,7 +60,7 @@ def values_to_grid(
     if not upsample:
         pc = layout.patch_coords()
         for dim in layout.spatial_dims:
-            coords[dim] = (dim, pc[dim], _coord_attrs(layout, dim))
+            coords[dim] = (dim, pc[dim], _cell_coord(layout, dim)[1])
         frame_dims: tuple[str, ...] = ()
         if layout.is_spacetime:
             frame_dims = ("frame",)
@@ -83,7 +81,7 @@ def values_to_grid(
             grid = np.repeat(grid, layout.patch_size[d], axis=axis0 + d)
             index = (slice(None),) * (axis0 + d) + (slice(before, before + layout.grid_shape[d]),)
             grid = grid[index]
-            coords[dim] = (dim, layout.coords[dim], _coord_attrs(layout, dim))
+            coords[dim] = (dim, *_cell_coord(layout, dim))  # aligns with the data
         frame_dims = (layout.time_dim,) if layout.is_spacetime else ()
         if layout.is_spacetime and time_values is not None:
             coords[layout.time_dim] = time_values

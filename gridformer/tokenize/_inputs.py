@@ -13,7 +13,17 @@ import numpy as np
 import torch
 import xarray as xr
 
-__all__ = ["SourceInfo", "as_dataarray", "find_spatial_dims", "is_truthy"]
+from gridformer._cf import auxiliary_variables
+
+__all__ = [
+    "SourceInfo",
+    "as_dataarray",
+    "find_spatial_dims",
+    "is_truthy",
+    "to_numpy",
+    "token_dtype",
+    "without_auxiliary",
+]
 
 SPATIAL_CANDIDATES = (("lat", "lon"), ("y", "x"), ("x",))
 DATASET_CHANNEL_DIM = "variable"
@@ -42,6 +52,9 @@ class SourceInfo:
         Dataset variable names, in channel order.
     var_attrs, var_dtypes, var_dims : dict
         Per-variable attrs, dtypes and dim orders of a Dataset.
+    auxiliary : tuple of str
+        Data variables of a Dataset that CF marks as auxiliary (bounds, grid mapping, ...):
+        carried as coordinates, not tokenized, and made data variables again by decode.
     cell_missing : torch.Tensor or None
         ``(B, N, D)`` bool, True for NaN cells (and padding), None when the input had no NaN.
     """
@@ -60,6 +73,7 @@ class SourceInfo:
     var_attrs: dict = field(default_factory=dict)
     var_dtypes: dict = field(default_factory=dict)
     var_dims: dict = field(default_factory=dict)
+    auxiliary: tuple[str, ...] = ()
     cell_missing: torch.Tensor | None = field(default=None, repr=False)
 
 
@@ -71,6 +85,46 @@ def is_truthy(value: Any) -> bool:
         return bool(value)
     except (TypeError, ValueError):
         return False
+
+
+def to_numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A tensor (any device; bfloat16 as float32, which holds it exactly) or array as NumPy."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu()
+        if values.dtype == torch.bfloat16:  # NumPy has no bfloat16
+            values = values.float()
+        return values.numpy()
+    return np.asarray(values)
+
+
+_EXACT_IN_FLOAT32 = 2  # ints of at most this many bytes are exact in float32 (24-bit mantissa)
+
+
+def token_dtype(dtype: np.dtype, requested: torch.dtype | None, tensor_dtype=None) -> torch.dtype:
+    """The token dtype: ``requested``, else the input's float dtype, so decode is exact.
+
+    float16/float32/float64 (and bfloat16 tensors, ``tensor_dtype``) are kept; bools and ints of
+    up to 16 bits become float32, wider ints float64 (exact up to 2**53).
+
+    Raises
+    ------
+    TypeError
+        The data are not real numbers (complex, strings, objects, dates).
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "biuf":
+        msg = (
+            f"cannot tokenize data of dtype {dtype}: tokens hold real numbers (bool, int or "
+            f"float); split complex data into real and imaginary parts first"
+        )
+        raise TypeError(msg)
+    if requested is not None:
+        return requested
+    if tensor_dtype == torch.bfloat16:
+        return torch.bfloat16
+    if dtype.kind == "f":
+        return {2: torch.float16, 4: torch.float32}.get(dtype.itemsize, torch.float64)
+    return torch.float32 if dtype.itemsize <= _EXACT_IN_FLOAT32 else torch.float64
 
 
 def _dataset_to_dataarray(ds: xr.Dataset) -> xr.DataArray:
@@ -101,12 +155,25 @@ def _dataset_to_dataarray(ds: xr.Dataset) -> xr.DataArray:
     return stacked.assign_coords({DATASET_CHANNEL_DIM: names})
 
 
+def without_auxiliary(ds: xr.Dataset) -> tuple[xr.Dataset, tuple[str, ...]]:
+    """``ds`` with its CF auxiliary data variables (bounds, grid mapping, ...) made coordinates.
+
+    Returns the dataset and the names moved, for decode to move back.
+    """
+    names = tuple(auxiliary_variables(ds))
+    return (ds.set_coords(list(names)) if names else ds), names
+
+
 def as_dataarray(
     data: xr.DataArray | xr.Dataset | np.ndarray | torch.Tensor,
     dims: Sequence[str] | None,
     channel_dim: str | None,
 ) -> tuple[xr.DataArray, str, str | None]:
-    """Return ``(dataarray, kind, channel_dim)`` for any supported input."""
+    """Return ``(dataarray, kind, channel_dim)`` for any supported input.
+
+    A Dataset must have had its auxiliary variables moved to coordinates first
+    (:func:`without_auxiliary`).
+    """
     if isinstance(data, xr.Dataset):
         if channel_dim not in (None, DATASET_CHANNEL_DIM):
             msg = (
@@ -121,8 +188,7 @@ def as_dataarray(
             raise ValueError(msg)
         return data, "dataarray", channel_dim
     if isinstance(data, torch.Tensor):
-        data = data.detach().cpu()
-        data = (data.float() if data.dtype == torch.bfloat16 else data).numpy()
+        data = to_numpy(data)
     if isinstance(data, np.ndarray) or hasattr(data, "__array__"):
         if dims is None:
             msg = (

@@ -23,19 +23,18 @@ from gridformer.tokenize._checks import (
     normalize_patch_size,
     normalize_periodic,
     padding_for,
+    spatial_coordinate,
 )
-from gridformer.tokenize.geometry import EARTH_RADIUS_KM, patch_centers, wrap_offsets
+from gridformer.tokenize._grid import values_to_grid
+from gridformer.tokenize.geometry import (
+    EARTH_RADIUS_KM,
+    default_coord,
+    is_global_lon,
+    patch_centers,
+    wrap_offsets,
+)
 
-__all__ = ["TokenLayout", "default_coord"]
-
-
-def default_coord(dim: str, size: int) -> np.ndarray:
-    """Cell centres for a bare grid: a global cell-centred grid on lat/lon, else 0..L-1."""
-    if dim == "lat":
-        return -90.0 + (np.arange(size) + 0.5) * 180.0 / size
-    if dim == "lon":
-        return (np.arange(size) + 0.5) * 360.0 / size
-    return np.arange(size, dtype=np.float64)
+__all__ = ["TokenLayout"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,8 +59,11 @@ class TokenLayout:
     is_geographic : bool
         True for lat/lon grids in degrees: distances are great-circle km.
     coords : dict of str to np.ndarray
-        Cell-centre coordinate ``(L,)`` per spatial dim. When the data has none: the cell index,
-        or a global cell-centred grid in degrees for dims named ``lat``/``lon``.
+        Cell-centre coordinate ``(L,)`` per spatial dim, strictly monotonic. When the data has
+        none: the cell index, or a global cell-centred grid in degrees for dims named
+        ``lat``/``lon``. On geographic layouts the longitudes are unwrapped into one continuous
+        run (``[350, 355, 0, 5]`` is held as ``[350, 355, 360, 365]``), so patch centres and
+        distances of a region across the 0° or 180° meridian come out right.
     time_dim : str or None
         Time dim folded into space-time tokens (``None`` for purely spatial tokens).
     time_patch : int
@@ -98,13 +100,26 @@ class TokenLayout:
                     f"dim {self.spatial_dims!r}"
                 )
                 raise ValueError(msg)
-        coords = {}
-        for dim, size in zip(self.spatial_dims, self.grid_shape, strict=True):
-            c = self.coords.get(dim)
-            c = default_coord(dim, size) if c is None else np.array(c, dtype=np.float64)
-            if c.shape != (size,):
-                msg = f"coordinate {dim!r} has shape {c.shape}, expected ({size},)"
+        for dim, is_per, pad in zip(self.spatial_dims, self.periodic, self.padding, strict=True):
+            if is_per and sum(pad):
+                msg = (
+                    f"dim {dim!r} is periodic but padded by {pad}; padding breaks the wrap-around, "
+                    f"so a padded dim must have periodic=False"
+                )
                 raise ValueError(msg)
+        coords = {}
+        for d, (dim, size) in enumerate(zip(self.spatial_dims, self.grid_shape, strict=True)):
+            c = self.coords.get(dim)
+            if c is None:
+                c = default_coord(dim, size)
+            else:
+                c = np.asarray(c)
+                if c.shape != (size,):
+                    msg = f"coordinate {dim!r} has shape {c.shape}, expected ({size},)"
+                    raise ValueError(msg)
+                # longitudes unwrapped: a region across 0° or 180° stays one eastward run
+                c = spatial_coordinate(dim, c, longitude=self.is_geographic and d == 1)
+            c = np.array(c, dtype=np.float64)  # a private, read-only copy
             c.setflags(write=False)
             coords[dim] = c
         object.__setattr__(self, "coords", coords)
@@ -145,8 +160,8 @@ class TokenLayout:
             Cells per patch, an int for every dim or one per dim.
         periodic
             Wrap-around per dim (bool for all, or one per dim). Default: longitude periodic on
-            ``("lat", "lon")`` grids, nothing periodic otherwise. Periodic dims must be divisible
-            by the patch size.
+            ``("lat", "lon")`` grids that cover the globe (always with the default coordinates),
+            nothing periodic otherwise. Periodic dims must be divisible by the patch size.
         dims
             Spatial dim names; default ``("y", "x")`` in 2-D and ``("x",)`` in 1-D. With
             ``("lat", "lon")`` the layout is geographic, on a global cell-centred grid unless
@@ -172,8 +187,9 @@ class TokenLayout:
             raise ValueError(msg)
         geographic = dims == ("lat", "lon")
         patch = normalize_patch_size(patch_size, dims, dict(zip(dims, shape, strict=True)))
-        if periodic is None:
-            periodic = (False, True) if geographic else False
+        if periodic is None:  # longitude wraps on a global grid only
+            lon = (coords or {}).get("lon") if geographic else None
+            periodic = (False, lon is None or is_global_lon(lon)) if geographic else False
         per = normalize_periodic(periodic, dims)
         pads = tuple(padding_for(s, p) for s, p in zip(shape, patch, strict=True))
         for dim, is_per, pad in zip(dims, per, pads, strict=True):
@@ -316,17 +332,20 @@ class TokenLayout:
     def distances(self) -> torch.Tensor:
         """Pairwise distances between token centres: ``(N, N)`` float32.
 
-        Great-circle km (haversine, R = 6371.0 km) on geographic layouts; otherwise Euclidean
-        distance in coordinate units (grid cells for bare grids) with the minimum-image convention
-        on periodic dims. Space-time layouts give the spatial distance only. Computed once.
+        Geographic layouts: great-circle km (haversine, R = 6371.0 km) between the centre
+        coordinates. Other layouts: Euclidean distance in grid units (cells, the unit of
+        :meth:`offsets`), whatever the coordinate spacing, with the minimum-image convention on
+        periodic dims; multiply by the cell size for physical units. A token's centre is the
+        mean of its real (unpadded) cells. Space-time layouts give the spatial distance only.
+        Computed once.
         """
         return self._distances
 
     @cached_property
     def _distances(self) -> torch.Tensor:
-        pc = self.patch_coords()  # centre per patch row / column
         first = 1 if self.is_spacetime else 0  # token-grid axis of the first spatial dim
         if self.is_geographic:
+            pc = self.patch_coords()  # centre per patch row / column, degrees
             # haversine, separable: h = sin²(Δφ/2) + cos φ_q cos φ_k sin²(Δλ/2)
             phi = np.radians(pc[self.spatial_dims[0]])
             lam = np.radians(pc[self.spatial_dims[1]])
@@ -340,14 +359,12 @@ class TokenLayout:
             dist = 2.0 * EARTH_RADIUS_KM * torch.asin(torch.sqrt(h.clamp(0.0, 1.0)))
         else:
             sq = torch.zeros((), dtype=torch.float64)
-            for d, dim in enumerate(self.spatial_dims):
-                c = pc[dim]
-                delta = c[None, :] - c[:, None]  # (n, n)
-                if self.periodic[d]:
-                    cell = self.coords[dim]
-                    spacing = (cell[-1] - cell[0]) / (len(cell) - 1) if len(cell) > 1 else 1.0
-                    period = abs(spacing) * len(cell)
-                    delta = np.mod(delta + period / 2.0, period) - period / 2.0
+            for d, size in enumerate(self.grid_shape):
+                cells = np.arange(size, dtype=np.float64)  # grid units, whatever the coords
+                c = patch_centers(cells, self.patch_size[d], *self.padding[d])  # (n,)
+                delta = c[None, :] - c[:, None]  # (n, n) key minus query
+                if self.periodic[d]:  # periodic dims are never padded: the period is `size`
+                    delta = np.mod(delta + size / 2.0, size) - size / 2.0
                 sq = sq + self._pairwise(delta**2, first + d)
             dist = torch.sqrt(sq.expand(*self._token_grid, *self._token_grid))
         return dist.to(torch.float32).reshape(self.n_tokens, self.n_tokens)  # (N, N)
@@ -381,6 +398,4 @@ class TokenLayout:
         xr.DataArray
             dims ``(*leading, [frame | time], *spatial_dims)``.
         """
-        from gridformer.tokenize._grid import values_to_grid
-
         return values_to_grid(self, values, upsample=upsample, name=name, dims=dims)

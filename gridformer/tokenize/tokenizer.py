@@ -32,16 +32,24 @@ import torch
 import xarray as xr
 
 from gridformer.tokenize._checks import (
-    check_monotonic,
     check_patch_entries,
     normalize_patch_size,
     normalize_periodic,
     padding_for,
+    spatial_coordinate,
 )
-from gridformer.tokenize._inputs import SourceInfo, as_dataarray, find_spatial_dims, is_truthy
+from gridformer.tokenize._decode import decode_tokens
+from gridformer.tokenize._inputs import (
+    SourceInfo,
+    as_dataarray,
+    find_spatial_dims,
+    is_truthy,
+    token_dtype,
+    without_auxiliary,
+)
 from gridformer.tokenize._stream import fill_tokens
-from gridformer.tokenize.geometry import is_global_lon
-from gridformer.tokenize.layout import TokenLayout, default_coord
+from gridformer.tokenize.geometry import default_coord, is_global_lon
+from gridformer.tokenize.layout import TokenLayout
 
 __all__ = ["PatchTokenizer"]
 
@@ -56,14 +64,18 @@ def _inferred_periodic(da: xr.DataArray, dim: str, coord: np.ndarray, geographic
     return str(da.attrs.get("bc", "")).lower() == "periodic"
 
 
-def _spatial_coords(da: xr.DataArray, spatial: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """1-D strictly monotonic numeric coordinate per spatial dim (defaults when absent)."""
+def _spatial_coords(
+    da: xr.DataArray, spatial: tuple[str, ...], geographic: bool
+) -> dict[str, np.ndarray]:
+    """1-D strictly monotonic numeric coordinate per spatial dim (defaults when absent).
+
+    On a geographic grid the longitudes are unwrapped into one eastward run.
+    """
     coords = {}
-    for dim in spatial:
+    for d, dim in enumerate(spatial):
         if dim in da.coords:
-            values = np.asarray(da.coords[dim].values)
-            check_monotonic(dim, values)
-            coords[dim] = values.astype(np.float64)
+            longitude = geographic and d == 1
+            coords[dim] = spatial_coordinate(dim, da.coords[dim].values, longitude=longitude)
         else:
             coords[dim] = default_coord(dim, da.sizes[dim])  # global grid on lat/lon, else index
     return coords
@@ -120,8 +132,11 @@ class PatchTokenizer:
     pad
         ``"end"`` (pad after the last cell) or ``"center"`` (split the padding).
     dtype
-        Token dtype (default ``torch.float32``; use ``torch.float64`` for bit-exact round trips of
-        float64 data).
+        Token dtype. Default ``None``: the data's own float dtype (float16, bfloat16 tensors,
+        float32, float64), so :meth:`decode` gives back the very same numbers; bools and ints of
+        up to 16 bits become float32, wider ints float64. A given dtype (e.g. ``torch.float32``
+        to halve the memory of float64 data) is used as is, and the round trip is then exact
+        only to that precision. Models cast tokens to their own dtype.
 
     Examples
     --------
@@ -140,13 +155,13 @@ class PatchTokenizer:
         spatial_dims: Sequence[str] | None = None,
         time_dim: str = "time",
         pad: str = "end",
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | None = None,
     ) -> None:
         if time_patch is not None and (isinstance(time_patch, bool) or int(time_patch) < 1):
             msg = f"time_patch={time_patch!r} must be a positive int or None"
             raise ValueError(msg)
-        if not dtype.is_floating_point:
-            msg = f"dtype={dtype} must be a floating-point torch dtype"
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            msg = f"dtype={dtype!r} must be None (keep the data's) or a floating-point torch dtype"
             raise TypeError(msg)
         padding_for(1, 1, pad)  # validates pad
         check_patch_entries(patch_size)  # types and signs now; sizes against the grid in encode
@@ -161,7 +176,7 @@ class PatchTokenizer:
     def __repr__(self) -> str:
         return (
             f"PatchTokenizer(patch_size={self.patch_size!r}, time_patch={self.time_patch!r}, "
-            f"fill_value={self.fill_value!r}, pad={self.pad!r})"
+            f"fill_value={self.fill_value!r}, pad={self.pad!r}, dtype={self.dtype})"
         )
 
     # ------------------------------------------------------------------ encode
@@ -178,10 +193,12 @@ class PatchTokenizer:
         Parameters
         ----------
         data
-            ``xr.DataArray``; ``xr.Dataset`` (its variables, all on one grid, become channels);
-            or ``np.ndarray`` / ``torch.Tensor`` with ``dims=``. Dask-backed data is computed
-            one chunk of the batch dims at a time (or, without batch dims, one run of whole
-            space-time tubelets at a time), never all at once.
+            ``xr.DataArray``; ``xr.Dataset`` (its data variables, all on one grid, become
+            channels; variables that CF marks as auxiliary, such as cell bounds named by a
+            ``bounds`` attribute or a grid mapping named by ``grid_mapping``, are carried as
+            coordinates instead); or ``np.ndarray`` / ``torch.Tensor`` with ``dims=``.
+            Dask-backed data is computed one chunk of the batch dims at a time (or, without
+            batch dims, one run of whole space-time tubelets at a time), never all at once.
         dims
             Dim names of an array input.
         channel_dim
@@ -194,34 +211,26 @@ class PatchTokenizer:
         Returns
         -------
         tokens : torch.Tensor
-            ``(B, N, D)`` in ``dtype``; NaN and padded cells hold ``fill_value``.
+            ``(B, N, D)`` in the tokenizer's ``dtype`` (default: the data's float dtype); NaN
+            and padded cells hold ``fill_value``.
         layout : TokenLayout
             Geometry, validity ``(B, N)`` and what :meth:`decode` needs.
         """
+        tensor_dtype = data.dtype if isinstance(data, torch.Tensor) else None
+        auxiliary: tuple[str, ...] = ()
+        if isinstance(data, xr.Dataset):
+            data, auxiliary = without_auxiliary(data)
         da, kind, channel_dim = as_dataarray(data, dims, channel_dim)
+        dtype = token_dtype(da.dtype, self.dtype, tensor_dtype)
         spatial = find_spatial_dims(da.dims, self.spatial_dims)
-        if channel_dim is not None and channel_dim not in da.dims:
-            msg = f"channel_dim={channel_dim!r} is not a dim of the data; dims are {da.dims!r}"
-            raise ValueError(msg)
-        if channel_dim in spatial:
-            msg = f"channel_dim={channel_dim!r} is also a spatial dim {spatial!r}"
-            raise ValueError(msg)
-        time_dim = None
-        if self.time_patch is not None:
-            time_dim = self.time_dim
-            if time_dim not in da.dims or time_dim in spatial or time_dim == channel_dim:
-                msg = (
-                    f"time_patch={self.time_patch} needs a time dim {time_dim!r} that is neither "
-                    f"spatial nor the channel dim; the data has dims {da.dims!r} (set time_dim=)"
-                )
-                raise ValueError(msg)
+        time_dim = self._check_roles(da, spatial, channel_dim)
         sizes = dict(da.sizes)
         patch = normalize_patch_size(self.patch_size, spatial, sizes)
-        coords = _spatial_coords(da, spatial)
+        geographic = _is_geographic(da, spatial)
+        coords = _spatial_coords(da, spatial, geographic)
         pads = tuple(
             padding_for(sizes[d], p, self.pad) for d, p in zip(spatial, patch, strict=True)
         )
-        geographic = _is_geographic(da, spatial)
         per = self._resolve_periodic(da, spatial, coords, pads, periodic, geographic)
         n_time = sizes[time_dim] if time_dim else 1
         t_patch = self.time_patch or 1
@@ -251,22 +260,9 @@ class PatchTokenizer:
             n_time=n_time,
             time_padding=t_pad,
         )
-        b = int(np.prod(batch_shape))
-        n, d = geometry.n_tokens, n_channels * t_patch * int(np.prod(patch))
-        tokens = torch.empty((b, n, d), dtype=self.dtype)  # (B, N, D)
-        missing, has_nan = fill_tokens(
-            arr,
-            tokens.numpy(),
-            batch_shape,
-            n_channels,
-            n_time,
-            (t_patch, *patch),
-            (t_pad, *pads),
-            fill_value=self.fill_value,
-            stream_time=time_dim is not None,
-        )  # missing: (B, N, D) bool for NaN/padded cells, or None
+        tokens, missing, has_nan = self._fill(arr, geometry, batch_shape, n_channels, dtype)
         valid = (
-            torch.ones((b, n), dtype=torch.bool)
+            torch.ones(tokens.shape[:2], dtype=torch.bool)
             if missing is None
             else ~torch.from_numpy(missing.all(axis=-1))
         )  # (B, N)
@@ -279,9 +275,62 @@ class PatchTokenizer:
             channel_dim=channel_dim,
             n_channels=n_channels,
             cell_missing=torch.from_numpy(missing) if has_nan else None,
+            auxiliary=auxiliary,
         )
         layout = dataclasses.replace(geometry, valid=valid, source=source)
         return tokens, layout
+
+    def _check_roles(
+        self, da: xr.DataArray, spatial: tuple[str, ...], channel_dim: str | None
+    ) -> str | None:
+        """Check the channel and time dims against the data; return the time dim (or None)."""
+        if channel_dim is not None and channel_dim not in da.dims:
+            msg = f"channel_dim={channel_dim!r} is not a dim of the data; dims are {da.dims!r}"
+            raise ValueError(msg)
+        if channel_dim in spatial:
+            msg = f"channel_dim={channel_dim!r} is also a spatial dim {spatial!r}"
+            raise ValueError(msg)
+        if self.time_patch is None:
+            return None
+        time_dim = self.time_dim
+        if time_dim not in da.dims or time_dim in spatial or time_dim == channel_dim:
+            msg = (
+                f"time_patch={self.time_patch} needs a time dim {time_dim!r} that is neither "
+                f"spatial nor the channel dim; the data has dims {da.dims!r} (set time_dim=)"
+            )
+            raise ValueError(msg)
+        return time_dim
+
+    def _fill(
+        self,
+        arr: np.ndarray,
+        geometry: TokenLayout,
+        batch_shape: tuple[int, ...],
+        n_channels: int,
+        dtype: torch.dtype,
+    ) -> tuple[torch.Tensor, np.ndarray | None, bool]:
+        """Tokens ``(B, N, D)`` in ``dtype`` from ``arr`` ``(*batch, [C], [T], *S)``.
+
+        Also returns the missing-cell mask ``(B, N, D)`` (NaN or padded; None when there are
+        none) and whether any cell was NaN.
+        """
+        patch = (geometry.time_patch, *geometry.patch_size)
+        shape = (int(np.prod(batch_shape)), geometry.n_tokens, n_channels * int(np.prod(patch)))
+        # NumPy has no bfloat16: such tokens are filled as float32 (exact for bfloat16 data)
+        buffer_dtype = torch.float32 if dtype == torch.bfloat16 else dtype
+        tokens = torch.empty(shape, dtype=buffer_dtype)  # (B, N, D)
+        missing, has_nan = fill_tokens(
+            arr,
+            tokens.numpy(),
+            batch_shape,
+            n_channels,
+            geometry.n_time,
+            patch,
+            (geometry.time_padding, *geometry.padding),
+            fill_value=self.fill_value,
+            stream_time=geometry.is_spacetime,
+        )
+        return tokens.to(dtype), missing, has_nan
 
     def _resolve_periodic(
         self,
@@ -324,10 +373,9 @@ class PatchTokenizer:
         """Exact inverse of :meth:`encode`: tokens ``(B, N, D)`` back to the input's form.
 
         Values, NaNs (from the layout's cell mask), coordinates, dim order, attrs, name and dtype
-        are restored; padding is cropped. A Dataset input comes back as a Dataset; an array
-        input as a DataArray with its ``dims`` and no coordinates. Float64 data round-trips
-        exactly with ``dtype=torch.float64`` tokens and to float32 precision otherwise.
+        are restored; padding is cropped. A Dataset input comes back as a Dataset (its CF
+        auxiliary variables as data variables again); an array input as a DataArray with its
+        ``dims`` and no coordinates. With the default token dtype the values come back bit for
+        bit; tokens cast to a narrower dtype (``dtype=`` or by a model) round to that precision.
         """
-        from gridformer.tokenize._decode import decode_tokens
-
         return decode_tokens(tokens, layout)

@@ -103,9 +103,19 @@ def test_split_by_time_fractions_and_labels():
         da, train=("2000", "2001"), val=("2002", "2002"), test=("2003", "2003")
     )
     assert labelled["train"].sizes["time"] == 24
-    with pytest.raises(ValueError, match="overlap"):
+    with pytest.raises(
+        ValueError,
+        match=r"time splits 'train' \('2000', '2002'\) and 'val' \('2002', '2003'\) overlap",
+    ):
         split_by_time(da, train=("2000", "2002"), val=("2002", "2003"))
-    with pytest.raises(ValueError, match="not a mix"):
+    with pytest.raises(
+        ValueError,
+        match=r"give every part as a fraction or every part as a \(start, stop\) pair, not a mix",
+    ):
         split_by_time(da, train=0.5, val=("2002", "2003"))
-    with pytest.raises(ValueError, match="sum to at most 1"):
+    with pytest.raises(
+        ValueError,
+        match=r"split fractions \{'train': 0\.8, 'val': 0\.4\} must be positive and sum to at "
+        r"most 1",
+    ):
         split_by_time(da, train=0.8, val=0.4)

@@ -55,7 +55,7 @@ def test_minus180_lon_and_nav_lat_names(tmp_path, make_nc):
 
 def test_unsorted_lon_is_sorted_and_regional_not_periodic(tmp_path):
     path = tmp_path / "region.nc"
-    lon = np.array([20.0, 10.0, 0.0, 350.0])
+    lon = np.array([20.0, 10.0, 0.0, 350.0])  # a region across 0°E, stored west <- east
     data = np.arange(3 * 4, dtype="f4").reshape(3, 4)
     xr.Dataset(
         {"v": (("lat", "lon"), data)},
@@ -65,9 +65,9 @@ def test_unsorted_lon_is_sorted_and_regional_not_periodic(tmp_path):
         },
     ).to_netcdf(path)
     ds = open_dataset(path)
-    np.testing.assert_array_equal(ds["lon"].values, [0.0, 10.0, 20.0, 350.0])
+    np.testing.assert_array_equal(ds["lon"].values, [-10.0, 0.0, 10.0, 20.0])  # 350 -> -10
     assert ds["lon"].attrs["periodic"] == 0
-    np.testing.assert_array_equal(ds["v"].values[:, 0], data[::-1, 2])
+    np.testing.assert_array_equal(ds["v"].values[:, 0], data[::-1, 3])  # the 350°E column
 
 
 def test_cyclic_point_dropped(tmp_path):
@@ -118,7 +118,7 @@ def test_write_netcdf_roundtrip_and_atomic(tmp_path, quirky_file):
 
 def test_write_netcdf_failure_leaves_nothing(tmp_path):
     bad = xr.Dataset({"v": ("x", np.array([object(), object()], dtype=object))})
-    with pytest.raises(Exception):  # noqa: B017, PT011 - any writer error
+    with pytest.raises(ValueError, match="unable to infer dtype on variable 'v'"):
         write_netcdf(bad, tmp_path / "bad.nc")
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(TypeError, match=r"needs an xr\.Dataset or xr\.DataArray, not list"):
@@ -194,7 +194,11 @@ def test_non_monotonic_lat_refused(tmp_path):
         {"v": (("lat", "lon"), np.zeros((3, 2)))},
         coords={"lat": [0.0, 10.0, 5.0], "lon": [0.0, 1.0]},
     ).to_netcdf(path)
-    with pytest.raises(ValueError, match="latitude coordinate 'lat' is not monotonic"):
+    with pytest.raises(
+        ValueError,
+        match=r"latitude coordinate 'lat' is not strictly monotonic \(first break at index 2: "
+        r"10\.0 -> 5\.0\)",
+    ):
         open_dataset(path)
 
 

@@ -130,3 +130,18 @@ def test_decode_shape_mismatch_and_bare_layout():
         PatchTokenizer.decode(tokens[:, :5], layout)
     with pytest.raises(ValueError, match="has no source data"):
         PatchTokenizer.decode(tokens, TokenLayout.for_grid((4, 6), patch_size=2))
+
+
+def test_layout_periodic_and_padded_refused():
+    with pytest.raises(
+        ValueError, match=r"dim 'x' is periodic but padded by \(0, 2\); padding breaks the wrap"
+    ):
+        TokenLayout(
+            spatial_dims=("x",), grid_shape=(6,), patch_size=(4,), padding=((0, 2),),
+            periodic=(True,),
+        )
+
+
+def test_non_numeric_coordinate_refused():
+    with pytest.raises(TypeError, match=r"coordinate 'x' has dtype <U1; it must be real numbers"):
+        PatchTokenizer(2).encode(grid(x=list("abcdef")))

@@ -125,7 +125,20 @@ def test_global_grid_lon_wrap_distance_small():
 
 def test_periodic_euclidean_distance_min_image():
     layout = TokenLayout.for_grid((1, 10), periodic=True, coords={"x": np.arange(10) * 0.5})
-    assert float(layout.distances()[0, 9]) == pytest.approx(0.5)  # one cell of 0.5 across the seam
+    assert float(layout.distances()[0, 9]) == pytest.approx(1.0)  # one cell across the seam
+    assert float(layout.distances()[0, 5]) == pytest.approx(5.0)  # half the period, either way
+
+
+@pytest.mark.parametrize("spacing", [0.5, 3.0])
+def test_distances_in_grid_units_whatever_the_coordinate_spacing(spacing):
+    """Non-geographic distances are in cells, like offsets(), not in coordinate units."""
+    coords = {"y": 100.0 + np.arange(4) * spacing, "x": np.arange(6) * spacing}
+    layout = TokenLayout.for_grid((4, 6), patch_size=2, coords=coords)
+    off = layout.offsets().numpy().astype(float)  # (N, N, 2) cells between patch starts
+    np.testing.assert_allclose(layout.distances().numpy(), np.hypot(off[..., 0], off[..., 1]))
+    assert float(layout.distances()[0, 2]) == pytest.approx(4.0)  # two patches of 2 cells
+    # the centres themselves stay in coordinate units
+    np.testing.assert_allclose(layout.centers()["x"][:3], np.array([0.5, 2.5, 4.5]) * spacing)
 
 
 def test_to_grid_patch_and_upsample():
@@ -196,12 +209,11 @@ def test_offsets_and_distances_match_brute_force(time_patch, dims, periodic):
     if layout.is_geographic:
         lat, lon = c["lat"], c["lon"]
         ref = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
-    else:
-        dy = c["y"][None, :] - c["y"][:, None]
-        period_y = (130.0 / 5) * 6
-        dy = np.mod(dy + period_y / 2, period_y) - period_y / 2
-        dx = c["x"][None, :] - c["x"][:, None]
-        ref = np.hypot(dy, dx)
+    else:  # grid units: the cells between patch centres, wrapped on the periodic y (6 cells)
+        cy, cx = (np.asarray(layout.patch_index) * 2 + 0.5).T  # centre cell index of each token
+        dy = cy[None, :] - cy[:, None]
+        dy = np.mod(dy + 3.0, 6.0) - 3.0
+        ref = np.hypot(dy, cx[None, :] - cx[:, None])
     np.testing.assert_allclose(layout.distances().numpy(), ref, rtol=1e-5, atol=1e-3)
 
 
@@ -216,3 +228,72 @@ def test_layout_is_frozen_and_picklable():
     again = pickle.loads(pickle.dumps(layout))
     assert again.n_tokens == layout.n_tokens
     xr.testing.assert_identical(PatchTokenizer.decode(tokens, again), da)
+
+
+def regional(lon: np.ndarray) -> xr.DataArray:
+    """A (lat, lon) DataArray made directly (no open_dataset) on a 40°-wide region."""
+    return xr.DataArray(
+        np.zeros((4, lon.size), dtype="float32"),
+        dims=("lat", "lon"),
+        coords={"lat": [10.0, 15.0, 20.0, 25.0], "lon": lon},
+    )
+
+
+RUN_EAST = 325.5 + 5.0 * np.arange(8)  # 325.5 ... 360.5
+
+
+@pytest.mark.parametrize(
+    "lon",
+    [
+        RUN_EAST,
+        RUN_EAST - 360.0,  # -34.5 ... 0.5
+        np.mod(RUN_EAST, 360.0),  # stored as one run with the jump: 325.5 ... 355.5, 0.5
+        np.mod(RUN_EAST, 360.0)[::-1],  # east to west
+    ],
+    ids=["325-360", "minus34-0", "run-with-jump", "reversed"],
+)
+def test_regional_lon_across_0_has_right_centres_and_distances(lon):
+    da = regional(lon)
+    _, layout = PatchTokenizer(2).encode(da)
+    assert layout.periodic == (False, False)  # regional: never periodic
+    centres = np.mod(layout.patch_coords()["lon"], 360.0)
+    expected = np.array([328.0, 338.0, 348.0, 358.0])
+    np.testing.assert_allclose(np.sort(centres), expected)  # no patch mixes 0.5 with 325.5
+    c = layout.centers()
+    ref = haversine_km(c["lat"][:, None], c["lon"][:, None], c["lat"][None, :], c["lon"][None, :])
+    np.testing.assert_allclose(layout.distances().numpy(), ref, rtol=1e-5, atol=1e-2)
+    assert float(layout.distances().max()) < 4500.0  # the region is ~40° x 20° wide
+    up = layout.to_grid(torch.zeros(layout.n_tokens), upsample=True)
+    np.testing.assert_array_equal(up["lon"].values, lon)  # aligns with the data as given
+
+
+def test_regional_lon_sorted_by_value_is_refused_with_the_roll_that_fixes_it():
+    lon = np.sort(np.mod(RUN_EAST, 360.0))  # [0.5, 325.5, ..., 355.5]
+    da = regional(lon)
+    with pytest.raises(
+        ValueError,
+        match=r"longitude 'lon' is not one continuous run: it jumps from 0\.5 to 325\.5 "
+        r"\(index 0 -> 1\).*data\.roll\(lon=-1, roll_coords=True\)",
+    ):
+        PatchTokenizer(2).encode(da)
+    _, layout = PatchTokenizer(2).encode(da.roll(lon=-1, roll_coords=True))  # the advice works
+    np.testing.assert_allclose(layout.coords["lon"], RUN_EAST)
+
+
+def test_bare_geographic_layout_unwraps_lon_across_180():
+    lon = np.array([170.0, 175.0, -180.0, -175.0])
+    layout = TokenLayout.for_grid((2, 4), dims=("lat", "lon"), coords={"lat": [0.0, 5.0],
+                                                                         "lon": lon})
+    np.testing.assert_array_equal(layout.coords["lon"], [170.0, 175.0, 180.0, 185.0])
+    assert layout.periodic == (False, False)  # 4 cells of 5° are not global
+    assert layout.offsets()[0, 3].tolist() == [0, 3]
+    assert float(layout.distances()[0, 3]) == pytest.approx(
+        float(haversine_km(0.0, 170.0, 0.0, -175.0)), rel=1e-5
+    )
+
+
+def test_layout_coords_checked_for_monotonic():
+    with pytest.raises(
+        ValueError, match=r"coordinate 'x' is not strictly monotonic \(first break at index 2"
+    ):
+        TokenLayout.for_grid(4, coords={"x": [0.0, 2.0, 1.0, 3.0]})

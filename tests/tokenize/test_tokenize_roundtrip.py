@@ -18,7 +18,7 @@ SETTINGS = settings(max_examples=40, deadline=None)
 
 @st.composite
 def grids(draw):
-    """A float32 DataArray with random dims order, sizes, NaN mask, and a tokenizer for it."""
+    """A float32/float64 DataArray with random dims order, sizes, NaN mask, and a tokenizer."""
     spatial = draw(st.sampled_from([("lat", "lon"), ("y", "x"), ("x",)]))
     sizes = {d: draw(st.integers(1, 9)) for d in spatial}
     extra = draw(st.lists(st.sampled_from(["time", "level", "sample"]), unique=True, max_size=3))
@@ -26,7 +26,7 @@ def grids(draw):
     dims = list(draw(st.permutations(list(sizes))))
     shape = tuple(sizes[d] for d in dims)
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
-    values = rng.standard_normal(shape).astype(np.float32)
+    values = rng.standard_normal(shape).astype(draw(st.sampled_from([np.float32, np.float64])))
     values[rng.random(shape) < draw(st.sampled_from([0.0, 0.3, 0.9]))] = np.nan
     coords = {}
     if draw(st.booleans()):
@@ -59,7 +59,7 @@ def test_roundtrip_dataarray(case):
     tokens, layout = tok.encode(da, channel_dim=channel, periodic=False)
     n_ch = da.sizes[channel] if channel else 1
     t_patch = tok.time_patch or 1
-    assert tokens.dtype == torch.float32
+    assert tokens.dtype == (torch.float64 if da.dtype == np.float64 else torch.float32)
     assert tokens.shape[1] == layout.n_tokens
     assert tokens.shape[2] == n_ch * t_patch * int(np.prod(layout.patch_size))
     assert not torch.isnan(tokens).any()
@@ -84,7 +84,7 @@ def test_roundtrip_dataarray(case):
 def test_roundtrip_dataset_and_array(case):
     da, tok, channel = case
     assume(channel is None)  # a Dataset's channels are its variables
-    ds = xr.Dataset({"a": da, "b": (da * 2).astype("float32")}, attrs={"title": "x"})
+    ds = xr.Dataset({"a": da, "b": (da * 2).astype(da.dtype)}, attrs={"title": "x"})
     ds["b"].attrs = {"units": "m"}
     tokens, layout = tok.encode(ds, periodic=False)
     assert tokens.shape[2] % 2 == 0
@@ -123,9 +123,9 @@ def test_nan_fill_and_invalid_tokens():
     np.testing.assert_array_equal(np.isnan(back.values), np.isnan(data))
 
 
-def test_float64_exact_with_float64_tokens():
+def test_float64_exact_by_default():
     da = xr.DataArray(np.random.default_rng(0).standard_normal((3, 5)), dims=("y", "x"))
-    tok = PatchTokenizer(patch_size=2, dtype=torch.float64)
+    tok = PatchTokenizer(patch_size=2)
     tokens, layout = tok.encode(da)
     assert tokens.dtype == torch.float64
     xr.testing.assert_identical(tok.decode(tokens, layout), da)
