@@ -51,6 +51,10 @@ def equation_class(equation: str) -> type[Equation]:
 def _choose_dt(eq: Equation, stab: Stability, dt: Any) -> tuple[float, str]:
     """Check a given ``dt`` against ``stab`` or pick one; returns ``(dt, note)``."""
     given = check_dt(dt, allow_none=True)
+    if not math.isfinite(stab.rate):  # finite parameters over a tiny spacing can overflow
+        msg = (f"{eq.name} with {eq.describe()} on spacing {list(eq.spacing)} has no stable dt: "
+               f"its {stab.name} per unit dt, {stab.formula} with dt = 1, overflows")
+        raise ValueError(msg)
     if given is None:
         if math.isinf(stab.dt_max):
             msg = (

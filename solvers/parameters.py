@@ -86,7 +86,8 @@ class Parameter:
         return values * ndim if len(values) == 1 else values
 
     def _as_floats(self, value: Any, equation: str, ndim: int) -> tuple[float, ...]:
-        items = list(np.ravel(np.asarray(value, dtype=object))) if _is_sequence(value) else [value]
+        array_like = isinstance(value, list | tuple) or hasattr(value, "__array__")
+        items = list(np.ravel(np.asarray(value, dtype=object))) if array_like else [value]
         numbers = all(isinstance(v, int | float | np.integer | np.floating)
                       and not isinstance(v, bool | np.bool_) for v in items)
         if not numbers or (len(items) > 1 and not self.per_axis) or not items:
@@ -99,7 +100,7 @@ class Parameter:
 
 
 def _is_sequence(value: Any) -> bool:
-    return isinstance(value, list | tuple | np.ndarray) and np.ndim(value) > 0
+    return (isinstance(value, list | tuple) or hasattr(value, "__array__")) and np.ndim(value) > 0
 
 
 def show_value(value: Any) -> str:

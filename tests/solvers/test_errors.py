@@ -113,6 +113,13 @@ def test_bad_parameter_values(u2d):
         solve("heat", u2d, steps=1, dt="0.1", diffusivity=1.0)
 
 
+def test_an_overflowing_stability_number_is_an_error_not_dt_zero():
+    with pytest.raises(ValueError, match=re.escape(
+            "heat with diffusivity=1e+300 on spacing [1e-10] has no stable dt: its diffusion "
+            "number per unit dt, D dt/dx^2 with dt = 1, overflows")):
+        solve("heat", np.zeros(4), spacing=1e-10, steps=1, diffusivity=1e300)
+
+
 @pytest.mark.parametrize("value", [np.nan, (0.0, np.inf)])
 def test_non_finite_dirichlet_wall_values_are_rejected(value):
     with pytest.raises(ValueError, match=r"bc value=.* must be finite \(the wall value\(s\) in "

@@ -100,6 +100,12 @@ def test_numpy_numbers_and_arrays_are_accepted(u2d):
     assert ds.attrs["diffusivity"] == [0.6, 0.3]
     ds = _solve("fisher_kpp", u2d, diffusivity=np.float32(0.5), rate=np.int64(2))
     assert (ds.attrs["diffusivity"], ds.attrs["rate"]) == ([0.5, 0.5], 2.0)  # per axis (y, x)
+    ds = _solve("advection", u2d, velocity=xr.DataArray([-0.5, 1.0]))
+    assert ds.attrs["velocity"] == [-0.5, 1.0]
+    assert _solve("wave", u2d, speed=np.array(2.0)).attrs["speed"] == 2.0
+    with pytest.raises(TypeError, match=r"speed=array\(\[ True\]\) for wave must be a number, got "
+                                        r"ndarray"):
+        _solve("wave", u2d, speed=np.array([True]))
 
 
 @pytest.mark.parametrize("equation", ["heat", "advection", "burgers", "wave", "fisher_kpp",
