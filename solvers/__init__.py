@@ -9,7 +9,15 @@ Public API::
     BoundaryCondition       periodic / dirichlet(value) / neumann, per call or per dim
     EQUATIONS               {"heat", "advection", "burgers", "wave", "fisher_kpp", "allen_cahn",
                              "gray_scott"} -> equation class (PDE and scheme in its docstring)
+    Parameter               a physical parameter (name, symbol, units, range); every equation's
+                            ``parameters`` are required and checked (``example_params()``)
     BlowUpError             raised (with the step) when a solve produces NaN/inf
+    UnstableStepWarning     warned by update_stencil for a dt beyond the stability limit
+
+Every solve names its stability number for what it is (attrs ``cfl_name``, ``cfl_formula``,
+``cfl``, ``cfl_limit``, ``dt_max``: e.g. the diffusion number of heat, the Courant number of
+advection) and reports the classical per-axis numbers (``diffusion_numbers``,
+``courant_numbers``, ``reaction_number``).
 
 Solvers run in float64, vectorised over the ``sample`` dim, with compiled numba kernels on CPU
 and torch on CUDA (``device="cuda"``). torch is imported only for a torch device, and nothing
@@ -27,11 +35,13 @@ Example
 """
 
 from gridformer.solvers.advection import Advection
-from gridformer.solvers.api import EQUATIONS, BlowUpError, solve, update_stencil
+from gridformer.solvers.api import EQUATIONS, solve, update_stencil
 from gridformer.solvers.boundary import BC_KINDS, BoundaryCondition
 from gridformer.solvers.burgers import Burgers
 from gridformer.solvers.heat import Heat
+from gridformer.solvers.parameters import Parameter
 from gridformer.solvers.reaction_diffusion import AllenCahn, FisherKPP, GrayScott
+from gridformer.solvers.stability import BlowUpError, UnstableStepWarning
 from gridformer.solvers.stencil import Stencil
 from gridformer.solvers.wave import Wave
 
@@ -46,7 +56,9 @@ __all__ = [
     "FisherKPP",
     "GrayScott",
     "Heat",
+    "Parameter",
     "Stencil",
+    "UnstableStepWarning",
     "Wave",
     "solve",
     "update_stencil",

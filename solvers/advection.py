@@ -15,18 +15,21 @@ the tensor-product Lax-Wendroff scheme, 9 points). Because constant-coefficient 
 the two axes commutes, the product keeps each scheme's order, is exact for ``|c_y| = |c_x| = 1``,
 and is stable for ``max_a |c_a| <= 1``.
 
-Stability: the Courant number ``max_a |v_a| dt / h_a`` must not exceed 1.
+Stability: the Courant number ``max_a |v_a| dt / h_a`` must not exceed 1; the signed per-axis
+Courant numbers ``v_a dt / h_a`` are reported as ``courant_numbers``.
 
-Parameters: ``velocity`` (length / time) a number (same on every axis) or ``(v_y, v_x)``;
-``scheme`` ``"upwind"`` (default) or ``"lax_wendroff"``.
+Parameters (required): ``velocity`` v (length / time, any sign) a number (same on every axis) or
+``(v_y, v_x)``; ``scheme`` ``"upwind"`` (default) or ``"lax_wendroff"``.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
-from gridformer.solvers.equation import Equation, Stability, per_axis
+from gridformer.solvers.equation import Equation
+from gridformer.solvers.parameters import Parameter
+from gridformer.solvers.stability import Stability
 from gridformer.solvers.stencil import Stencil
 
 __all__ = ["Advection", "lax_wendroff_weights", "upwind_weights"]
@@ -49,19 +52,19 @@ class Advection(Equation):
 
     name = "advection"
     schemes = ("upwind", "lax_wendroff")
-    defaults: ClassVar[dict[str, Any]] = {"velocity": 1.0}
+    parameters: ClassVar[tuple[Parameter, ...]] = (
+        Parameter("velocity", "v", "length/time", 1.0, minimum=None, per_axis=True),
+    )
     linear = True
 
     def setup(self) -> None:
-        self.velocity = per_axis(self.params["velocity"], self.ndim, "velocity")
+        self.velocity: tuple[float, ...] = self.values["velocity"]
 
     def stability(self, state: dict[str, np.ndarray] | None = None) -> Stability:
-        rate = max(abs(v) / h for v, h in zip(self.velocity, self.spacing, strict=True))
-        return Stability("Courant number", rate, 1.0)
-
-    def axis_numbers(self, dt: float) -> dict[str, list[float]]:
-        pairs = zip(self.velocity, self.spacing, strict=True)
-        return {"courant_numbers": [v * dt / h for v, h in pairs]}
+        rates = tuple(v / h for v, h in zip(self.velocity, self.spacing, strict=True))
+        formula = "|v| dt/dx" if self.ndim == 1 else "max(|v_y|/dy, |v_x|/dx) dt"
+        return Stability("Courant number", formula, max(abs(r) for r in rates), 1.0,
+                         {"courant_numbers": rates})
 
     def stencil(self, dt: float) -> Stencil:
         one_d = upwind_weights if self.scheme == "upwind" else lax_wendroff_weights

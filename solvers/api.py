@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -13,13 +14,21 @@ from gridformer.solvers.advection import Advection
 from gridformer.solvers.backend import get_backend
 from gridformer.solvers.boundary import describe_bc, parse_bc
 from gridformer.solvers.burgers import Burgers
-from gridformer.solvers.equation import Equation, Stability
+from gridformer.solvers.equation import Equation
 from gridformer.solvers.grid import Grid, as_grid, normalize_spacing
 from gridformer.solvers.heat import Heat
 from gridformer.solvers.reaction_diffusion import AllenCahn, FisherKPP, GrayScott
+from gridformer.solvers.stability import (
+    BlowUpError,
+    Stability,
+    UnstableStepWarning,
+    check_dt,
+    unstable_text,
+)
 from gridformer.solvers.wave import Wave
 
-__all__ = ["AUTO_DT_SAFETY", "EQUATIONS", "BlowUpError", "solve", "update_stencil"]
+__all__ = ["AUTO_DT_SAFETY", "EQUATIONS", "BlowUpError", "UnstableStepWarning", "solve",
+           "update_stencil"]
 
 EQUATIONS: dict[str, type[Equation]] = {
     cls.name: cls for cls in (Heat, Advection, Burgers, Wave, FisherKPP, AllenCahn, GrayScott)
@@ -31,10 +40,6 @@ _CHECK_EVERY = 32  # steps between non-finite checks (also checked at every save
 ProgressFn = Callable[..., Iterable[int]]
 
 
-class BlowUpError(FloatingPointError):
-    """A solve produced NaN/inf; the message names the step."""
-
-
 def equation_class(equation: str) -> type[Equation]:
     """The :class:`Equation` subclass called ``equation``."""
     if equation not in EQUATIONS:
@@ -43,14 +48,14 @@ def equation_class(equation: str) -> type[Equation]:
     return EQUATIONS[equation]
 
 
-def _spacing_text(spacing: tuple[float, ...]) -> str:
-    names = ("dy", "dx") if len(spacing) == 2 else ("dx",)
-    return ", ".join(f"{n}={h!r}" for n, h in zip(names, spacing, strict=True))
-
-
 def _choose_dt(eq: Equation, stab: Stability, dt: Any) -> tuple[float, str]:
     """Check a given ``dt`` against ``stab`` or pick one; returns ``(dt, note)``."""
-    if dt is None:
+    given = check_dt(dt, allow_none=True)
+    if not math.isfinite(stab.rate):  # finite parameters over a tiny spacing can overflow
+        msg = (f"{eq.name} with {eq.describe()} on spacing {list(eq.spacing)} has no stable dt: "
+               f"its {stab.name} per unit dt, {stab.formula} with dt = 1, overflows")
+        raise ValueError(msg)
+    if given is None:
         if math.isinf(stab.dt_max):
             msg = (
                 f"dt=None: nothing limits the step of {eq.name} with {eq.describe()}; "
@@ -61,22 +66,10 @@ def _choose_dt(eq: Equation, stab: Stability, dt: Any) -> tuple[float, str]:
         return chosen, (f"dt=None: chose dt={chosen:.6g} = {AUTO_DT_SAFETY} x the largest stable "
                         f"dt {stab.dt_max:.6g} ({stab.name} {stab.number(chosen):.3g} <= "
                         f"{stab.limit:g})")
-    if isinstance(dt, bool) or not isinstance(dt, int | float | np.number):
-        msg = f"dt must be a number or None, got {dt!r}"
-        raise TypeError(msg)
-    dt = float(dt)
-    if not (math.isfinite(dt) and dt > 0):
-        msg = f"dt={dt!r} must be positive and finite"
+    if not stab.stable(given):
+        msg = f"{unstable_text(eq, stab, given)}; use dt <= {stab.dt_max:.6g}"
         raise ValueError(msg)
-    number = stab.number(dt)
-    if number > stab.limit * (1.0 + 1e-12):
-        msg = (
-            f"dt={dt!r} is unstable for {eq.name} with {eq.describe()}, "
-            f"{_spacing_text(eq.spacing)} "
-            f"({stab.name} {number:.6g} > {stab.limit:g}); use dt <= {stab.dt_max:.6g}"
-        )
-        raise ValueError(msg)
-    return dt, f"dt={dt!r} given ({stab.name} {number:.3g} <= {stab.limit:g})"
+    return given, f"dt={given!r} given ({stab.name} {stab.number(given):.3g} <= {stab.limit:g})"
 
 
 def _check_steps(steps: Any, save_every: Any) -> tuple[int, int]:
@@ -120,11 +113,10 @@ def _attrs(eq: Equation, grid: Grid, dt: float, note: str, stab: Stability, bc_t
         "equation": eq.name, "scheme": eq.scheme, "dt": dt, "dt_note": note,
         "spacing": list(grid.spacing), "spatial_dims": " ".join(grid.spatial_dims),
         "bc": bc_text, "steps": steps, "save_every": save_every, "backend": backend_name,
-        "cfl_name": stab.name, "cfl": stab.number(dt), "cfl_limit": stab.limit,
-        "dt_max": stab.dt_max, **eq.axis_numbers(dt),
+        **stab.attrs(dt),
     }
     for key, value in eq.scalar_params().items():
-        attrs[key] = _netcdf_value(getattr(eq, key, value))
+        attrs[key] = _netcdf_value(value)
     for key in eq.field_params:  # grid-shaped parameters: only whether they were given
         attrs[key] = "given" if eq.params.get(key) is not None else "none"
     return attrs
@@ -176,8 +168,12 @@ def solve(
         Optional wrapper ``progress(iterable, total=, desc=)`` yielding the step numbers
         (e.g. :func:`gridformer.cli.common.progress`).
     **params
-        Equation parameters and ``scheme=`` (e.g. ``diffusivity=(0.6, 0.3)``,
-        ``velocity=1.0, scheme="lax_wendroff"``, ``viscosity=0.01``, ``speed=1.0``).
+        The equation's physical parameters, all required (there are no defaults): heat
+        ``diffusivity``; advection ``velocity``; burgers ``viscosity``; wave ``speed`` (and
+        optionally ``initial_velocity``, zero when not given); fisher_kpp / allen_cahn
+        ``diffusivity`` and ``rate``; gray_scott ``diffusivity_u``, ``diffusivity_v``,
+        ``feed``, ``kill`` and ``v0``. Plus ``scheme=`` (e.g. ``velocity=1.0,
+        scheme="lax_wendroff"``). ``EQUATIONS[name].example_params()`` gives typical values.
 
     Returns
     -------
@@ -185,13 +181,18 @@ def solve(
         Variable ``u`` (and ``v`` for Gray-Scott), dims ``("time", [sample,] [y,] x)``,
         float64, ``time`` in physical time (``0, save_every*dt, ..., steps*dt``); attrs record
         the equation, scheme, dt (and ``dt_note``: how it was chosen), spacing, bc, parameters,
-        the CFL number (``cfl``, ``cfl_name``, ``cfl_limit``, ``dt_max``) and per-axis numbers
-        (``diffusion_numbers`` / ``courant_numbers``) where the scheme has them.
+        the scheme's stability number (``cfl``; ``cfl_name`` says what it is, e.g.
+        ``"diffusion number"``, ``cfl_formula`` how it is computed, ``cfl_limit`` its limit,
+        ``dt_max`` the largest stable dt) and the classical numbers the scheme has
+        (``diffusion_numbers``, ``courant_numbers`` per axis, ``reaction_number``).
 
     Raises
     ------
+    TypeError
+        A missing or unknown parameter, or one that is not a number.
     ValueError
-        Bad names, dims, coordinates or values, or an unstable ``dt``.
+        Bad names, dims, coordinates or values (parameters must be finite and in range), or an
+        unstable ``dt``.
     BlowUpError
         The solution became NaN/inf (the message names the step).
     """
@@ -266,33 +267,44 @@ def update_stencil(equation: str, *, dt: float, spacing: float | tuple[float, ..
         ``dx`` (1-D) or ``(dy, dx)`` (2-D). A single number with a two-component
         ``diffusivity``/``velocity`` means a 2-D grid with equal spacing.
     **params
-        Equation parameters and ``scheme=``.
+        The equation's physical parameters (required, as in :func:`solve`) and ``scheme=``.
 
     Returns
     -------
     xr.DataArray
         Dims ``("dy", "dx")`` or ``("dx",)`` with integer offset coords; the weight at
         ``(dy, dx)`` multiplies ``u[y + dy, x + dx]``. attrs: equation, scheme, dt, spacing,
-        parameters, CFL number (``stable`` is 1 when within the limit). For ``wave`` the
-        update also adds ``attrs["previous_weight"] * u^{n-1}``.
+        parameters, the stability number as in :func:`solve` (``cfl_name``, ``cfl``, ...) and
+        ``stable`` (1 within the limit, else 0). For ``wave`` the update also adds
+        ``attrs["previous_weight"] * u^{n-1}``.
+
+    Warns
+    -----
+    UnstableStepWarning
+        ``dt`` exceeds the stability limit: the stencil amplifies some Fourier modes (for heat
+        its centre weight is negative). The message names dt, the limit and the largest
+        stable dt.
     """
     eq_cls = equation_class(equation)
+    if not eq_cls.linear:
+        linear = ", ".join(name for name, cls in EQUATIONS.items() if cls.linear)
+        msg = (f"{equation} is nonlinear: its update has no fixed stencil; update_stencil is "
+               f"defined for {linear}")
+        raise ValueError(msg)
+    dt = check_dt(dt)
     ndim = len(np.atleast_1d(np.asarray(spacing, dtype=float)))
     if ndim == 1 and any(np.size(params.get(name)) == 2 for name in _PER_AXIS_PARAMS):
         ndim = 2
     eq = eq_cls(normalize_spacing(spacing, ndim), params.pop("scheme", None), **params)
-    if not eq.linear:
-        eq.stencil(1.0)  # raises the nonlinear-equation error
-    if isinstance(dt, bool) or not isinstance(dt, int | float | np.number) or not (
-            math.isfinite(dt) and dt > 0):
-        msg = f"dt={dt!r} must be a positive finite number"
-        raise ValueError(msg)
     stab = eq.stability(None)
+    stable = stab.stable(dt)
+    if not stable:
+        msg = (f"{unstable_text(eq, stab, dt)}: this stencil amplifies some Fourier modes; the "
+               f"largest stable dt is {stab.dt_max:.6g}")
+        warnings.warn(msg, UnstableStepWarning, stacklevel=2)
     attrs = {"long_name": "update stencil weight", "units": "1", "equation": eq.name,
-             "scheme": eq.scheme, "dt": float(dt), "spacing": list(eq.spacing),
-             "cfl_name": stab.name, "cfl": stab.number(float(dt)), "cfl_limit": stab.limit,
-             "stable": int(stab.number(float(dt)) <= stab.limit * (1 + 1e-12)),
-             **eq.axis_numbers(float(dt))}
-    attrs.update({k: _netcdf_value(getattr(eq, k, v)) for k, v in eq.scalar_params().items()})
+             "scheme": eq.scheme, "dt": dt, "spacing": list(eq.spacing), **stab.attrs(dt),
+             "stable": int(stable)}
+    attrs.update({k: _netcdf_value(v) for k, v in eq.scalar_params().items()})
     attrs.update(eq.stencil_attrs())
-    return eq.stencil(float(dt)).to_dataarray(**attrs)
+    return eq.stencil(dt).to_dataarray(**attrs)

@@ -13,6 +13,7 @@ only slicing and in-place arithmetic, so the same code fills numpy arrays and to
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,12 +51,19 @@ class BoundaryCondition:
     @property
     def values(self) -> tuple[float, float]:
         """``(low, high)`` wall values."""
-        if isinstance(self.value, tuple | list):
-            if len(self.value) != 2:
-                msg = f"bc value must be a number or (low, high), got {self.value!r}"
-                raise ValueError(msg)
-            return float(self.value[0]), float(self.value[1])
-        return float(self.value), float(self.value)
+        pair = self.value if isinstance(self.value, tuple | list) else (self.value, self.value)
+        if len(pair) != 2:
+            msg = f"bc value must be a number or (low, high), got {self.value!r}"
+            raise ValueError(msg)
+        try:
+            low, high = float(pair[0]), float(pair[1])
+        except (TypeError, ValueError):
+            msg = f"bc value must be a number or (low, high) numbers, got {self.value!r}"
+            raise TypeError(msg) from None
+        if not (math.isfinite(low) and math.isfinite(high)):
+            msg = f"bc value={self.value!r} must be finite (the wall value(s) in units of u)"
+            raise ValueError(msg)
+        return low, high
 
     def describe(self) -> str:
         """Short text for attrs, e.g. ``"dirichlet(0, 1)"``."""

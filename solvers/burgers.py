@@ -18,20 +18,25 @@ with the numerical flux of ``f(u) = u^2 / 2``:
 First order; conservative, so shocks move at the right speed. The exact solution for ``nu > 0``
 follows from the Cole-Hopf transform (see the tests).
 
-Stability (monotone scheme): the CFL number ``dt * sum_a (max|u0| / h_a + 2 nu / h_a^2)`` must
-not exceed 1. It is checked for the initial state (``max|u|`` does not grow for this scheme).
+Stability (monotone scheme): the advection-diffusion number
+``dt * sum_a (max|u0| / h_a + 2 nu / h_a^2)`` must not exceed 1. It is checked for the initial
+state (``max|u|`` does not grow for this scheme). The per-axis Courant numbers
+``max|u0| dt / h_a`` and diffusion numbers ``nu dt / h_a^2`` are reported as
+``courant_numbers`` and ``diffusion_numbers``.
 
-Parameters: ``viscosity`` nu (length^2 / time, >= 0); ``scheme`` ``"godunov"`` or ``"upwind"``.
+Parameters (required): ``viscosity`` nu (length^2 / time, >= 0); ``scheme`` ``"godunov"``
+(default) or ``"upwind"``.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import numpy as np
 from gridformer.solvers.boundary import BoundarySpec
-from gridformer.solvers.equation import Equation, PingPongIntegrator, Stability
+from gridformer.solvers.equation import Equation, PingPongIntegrator
+from gridformer.solvers.parameters import Parameter
+from gridformer.solvers.stability import Stability, axis_sum
 
 __all__ = ["Burgers", "BurgersIntegrator"]
 
@@ -41,19 +46,24 @@ class Burgers(Equation):
 
     name = "burgers"
     schemes = ("godunov", "upwind")
-    defaults: ClassVar[dict[str, Any]] = {"viscosity": 0.01}
+    parameters: ClassVar[tuple[Parameter, ...]] = (
+        Parameter("viscosity", "nu", "length^2/time", 0.01),
+    )
 
     def setup(self) -> None:
-        nu = float(self.params["viscosity"])
-        if not math.isfinite(nu) or nu < 0:
-            msg = f"viscosity={self.params['viscosity']!r} must be non-negative and finite"
-            raise ValueError(msg)
-        self.viscosity = nu
+        self.viscosity: float = self.values["viscosity"]
 
     def stability(self, state: dict[str, np.ndarray]) -> Stability:
         umax = float(np.max(np.abs(state["u"]))) if state["u"].size else 0.0
-        rate = sum(umax / h + 2.0 * self.viscosity / h**2 for h in self.spacing)
-        return Stability("CFL number", rate, 1.0)
+        courant = tuple(umax / h for h in self.spacing)
+        diffusion = tuple(self.viscosity / h**2 for h in self.spacing)
+        if self.ndim == 1:
+            formula = "(max|u0|/dx + 2 nu/dx^2) dt"
+        else:
+            formula = (f"(max|u0| ({axis_sum('1/d{h}', 2)}) + 2 nu ({axis_sum('1/d{h}^2', 2)})) "
+                       "dt")
+        return Stability("advection-diffusion number", formula, sum(courant) + 2 * sum(diffusion),
+                         1.0, {"courant_numbers": courant, "diffusion_numbers": diffusion})
 
     def integrator(self, dt: float, backend: Any, bc: BoundarySpec,
                    state: dict[str, np.ndarray]) -> PingPongIntegrator:

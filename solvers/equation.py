@@ -1,18 +1,19 @@
 """What every equation module provides, and the ping-pong integrator of linear stencil schemes.
 
-An :class:`Equation` knows its parameters, its time-step limit (:meth:`Equation.stability`), its
+An :class:`Equation` knows its parameters (checked :class:`~.parameters.Parameter` entries, none
+defaulted), its time-step limit (:meth:`Equation.stability`), its
 update stencil when the scheme is linear, and builds an :class:`Integrator` that owns the
 preallocated buffers and advances them one step at a time on a backend.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 from gridformer.solvers.boundary import BoundarySpec, GhostFiller
+from gridformer.solvers.parameters import Parameter, missing_message
+from gridformer.solvers.stability import Stability
 from gridformer.solvers.stencil import Stencil
 
 __all__ = [
@@ -20,59 +21,14 @@ __all__ = [
     "Integrator",
     "LinearIntegrator",
     "PingPongIntegrator",
-    "Stability",
-    "per_axis",
 ]
 
 
-@dataclass(frozen=True)
-class Stability:
-    """A time-step limit: ``number = rate * dt`` must not exceed ``limit``.
-
-    Attributes
-    ----------
-    name
-        What the number is called in messages (``"CFL number"``).
-    rate
-        The number per unit ``dt`` (1 / time units).
-    limit
-        Largest stable value of the number.
-    """
-
-    name: str
-    rate: float
-    limit: float
-
-    def number(self, dt: float) -> float:
-        """The number for step ``dt``."""
-        return self.rate * dt
-
-    @property
-    def dt_max(self) -> float:
-        """Largest stable ``dt`` (``inf`` when nothing limits it)."""
-        return math.inf if self.rate == 0.0 else self.limit / self.rate
-
-
-def per_axis(value: Any, ndim: int, name: str, *, nonnegative: bool = False) -> tuple[float, ...]:
-    """A number or one number per axis (``(y, x)`` order) as a tuple of ``ndim`` floats."""
-    values = tuple(np.atleast_1d(np.asarray(value, dtype=np.float64)).tolist())
-    if len(values) == 1:
-        values = values * ndim
-    if len(values) != ndim:
-        msg = f"{name}={value!r} must be a number or {ndim} numbers (one per axis, y then x)"
-        raise ValueError(msg)
-    if not all(math.isfinite(v) for v in values) or (nonnegative and min(values) < 0):
-        kind = "non-negative finite" if nonnegative else "finite"
-        msg = f"{name}={value!r} must be {kind}"
-        raise ValueError(msg)
-    return values
-
-
 def format_param(value: Any) -> str:
-    """``1.0`` -> ``"1.0"``; ``(0.6, 0.3)`` -> ``"(0.6, 0.3)"``."""
+    """``1.0`` -> ``"1.0"``; ``(0.6, 0.3)`` -> ``"(0.6, 0.3)"``; ``(1.0, 1.0)`` -> ``"1.0"``."""
     if isinstance(value, tuple | list | np.ndarray):
         values = [float(v) for v in np.ravel(value)]
-        return repr(values[0]) if len(values) == 1 else repr(tuple(values))
+        return repr(values[0]) if len(set(values)) == 1 else repr(tuple(values))
     if isinstance(value, int | float | np.number) and not isinstance(value, bool):
         return repr(float(value))
     return repr(value)
@@ -172,12 +128,20 @@ class Equation:
     scheme
         Name of the scheme (``None`` = the first of :attr:`schemes`).
     params
-        Equation parameters; names must be keys of :attr:`defaults`.
+        Every physical parameter named in :attr:`parameters` (no defaults), plus any of the
+        grid-shaped :attr:`field_params`.
+
+    Raises
+    ------
+    TypeError
+        A physical parameter is missing, unknown, or not a number.
+    ValueError
+        A parameter value is not finite or out of range; an unknown scheme; a wrong grid rank.
     """
 
     name: ClassVar[str]
     schemes: ClassVar[tuple[str, ...]]
-    defaults: ClassVar[dict[str, Any]]
+    parameters: ClassVar[tuple[Parameter, ...]]
     fields: ClassVar[tuple[str, ...]] = ("u",)
     field_params: ClassVar[tuple[str, ...]] = ()  # params that are arrays on the grid
     required_field_params: ClassVar[tuple[str, ...]] = ()
@@ -199,35 +163,41 @@ class Equation:
             msg = f"unknown scheme {scheme!r} for {self.name}; valid: {', '.join(self.schemes)}"
             raise ValueError(msg)
         self.scheme = scheme
-        unknown = sorted(set(params) - set(self.defaults))
+        names = [p.name for p in self.parameters] + list(self.field_params)
+        unknown = sorted(set(params) - set(names))
         if unknown:
-            valid = ", ".join(sorted(self.defaults)) or "(none)"
             msg = (
                 f"unknown parameter(s) {', '.join(map(repr, unknown))} for {self.name}; "
-                f"valid: {valid}, scheme"
+                f"valid: {', '.join(names) or '(none)'}, scheme"
             )
             raise TypeError(msg)
-        self.params = {**self.defaults, **params}
+        missing = [p for p in self.parameters if p.name not in params]
+        if missing:
+            raise TypeError(missing_message(self.name, missing, self.ndim))
+        self.values = {p.name: p.check(params[p.name], self.name, self.ndim)
+                       for p in self.parameters}
+        self.params = {**self.values, **{k: params.get(k) for k in self.field_params}}
         self.setup()
 
+    @classmethod
+    def example_params(cls) -> dict[str, float]:
+        """A typical value of every physical parameter (what the error messages suggest)."""
+        return {p.name: p.example for p in cls.parameters}
+
     def setup(self) -> None:
-        """Validate and normalise :attr:`params` (subclasses)."""
+        """Derived quantities from the checked :attr:`values` (subclasses)."""
 
     def scalar_params(self) -> dict[str, Any]:
-        """Parameters that describe the run (no grid arrays), for attrs and messages."""
-        return {k: v for k, v in self.params.items() if k not in self.field_params}
+        """The checked physical parameters (no grid arrays), for attrs and messages."""
+        return dict(self.values)
 
     def describe(self) -> str:
         """``"diffusivity=1.0"``: parameters as they appear in messages."""
         return ", ".join(f"{k}={format_param(v)}" for k, v in self.scalar_params().items())
 
-    def stability(self, state: dict[str, np.ndarray]) -> Stability:
+    def stability(self, state: dict[str, np.ndarray] | None) -> Stability:
         """Time-step limit for the initial ``state`` (fields ``(S, Y, X)``)."""
         raise NotImplementedError
-
-    def axis_numbers(self, dt: float) -> dict[str, list[float]]:
-        """Per-axis dimensionless numbers for attrs, e.g. ``{"courant_numbers": [c_y, c_x]}``."""
-        return {}
 
     def stencil(self, dt: float) -> Stencil:
         """Update stencil of a linear scheme for step ``dt``."""

@@ -12,16 +12,20 @@ Scheme: forward Euler; the diffusion is the 3-/5-point Laplacian stencil (as in
 
     u^{n+1} = (I + dt D L_h) u^n + dt R(u^n, v^n)
 
-Stability: the CFL number ``dt * (2 sum_a D_a / h_a^2 + L)`` must not exceed 1, where ``L`` is
-the reaction rate scale (``r`` for Fisher-KPP, ``2 r`` for Allen-Cahn, ``F + k`` for
-Gray-Scott). For Fisher-KPP and Allen-Cahn this is exactly the condition under which the scheme
-keeps ``u`` in ``[0, 1]`` and ``[-1, 1]`` (discrete maximum principle). Fisher-KPP fronts
-travel at ``2 sqrt(D r)``.
+Stability: the reaction-diffusion number ``dt * (2 sum_a D_a / h_a^2 + L)`` must not exceed 1,
+where ``L`` is the reaction rate scale (``r`` for Fisher-KPP, ``2 r`` for Allen-Cahn: the largest
+``|dR/du|`` on ``[0, 1]`` / ``[-1, 1]``; ``F + k`` for Gray-Scott, with the larger of the two
+species' diffusion terms). For Fisher-KPP and Allen-Cahn this is exactly the condition under
+which the scheme keeps ``u`` in ``[0, 1]`` and ``[-1, 1]`` (discrete maximum principle).
+The per-axis diffusion numbers ``D_a dt / h_a^2`` (``diffusion_numbers``; ``_u`` and ``_v`` for
+Gray-Scott) and the reaction number ``L dt`` are reported beside it. Fisher-KPP fronts travel at
+``2 sqrt(D r)``.
 
-Parameters: Fisher-KPP / Allen-Cahn ``diffusivity`` (number or ``(D_y, D_x)``) and ``rate``;
-Gray-Scott ``diffusivity_u``, ``diffusivity_v``, ``feed`` F, ``kill`` k and ``v0`` (the
-initial ``v``: an array/DataArray like ``u0``, or pass ``u0`` as a Dataset with ``u`` and ``v``).
-Gray-Scott defaults are in grid units (``dx = 1``, ``dt ~ 1``).
+Parameters (all required, all >= 0): Fisher-KPP / Allen-Cahn ``diffusivity`` (number or
+``(D_y, D_x)``, length^2 / time) and ``rate`` r (1 / time); Gray-Scott ``diffusivity_u``,
+``diffusivity_v``, ``feed`` F, ``kill`` k and ``v0`` (the initial ``v``: an array/DataArray like
+``u0``, or pass ``u0`` as a Dataset with ``u`` and ``v``). The classic Gray-Scott values
+``D_u = 0.16, D_v = 0.08, F = 0.035, k = 0.065`` are in grid units (``dx = 1``, ``dt ~ 1``).
 """
 
 from __future__ import annotations
@@ -30,26 +34,45 @@ from typing import Any, ClassVar
 
 import numpy as np
 from gridformer.solvers.boundary import BoundarySpec
-from gridformer.solvers.equation import Equation, Integrator, Stability, per_axis
+from gridformer.solvers.equation import Equation, Integrator
+from gridformer.solvers.parameters import Parameter
+from gridformer.solvers.stability import Stability, axis_sum
 from gridformer.solvers.stencil import Stencil, laplacian
 
 __all__ = ["AllenCahn", "FisherKPP", "GrayScott", "ReactionDiffusionIntegrator"]
 
+_DIFFUSIVITY = Parameter("diffusivity", "D", "length^2/time", 1.0, per_axis=True)
+_RATE = Parameter("rate", "r", "1/time", 1.0)
+
 
 class _ReactionDiffusion(Equation):
     schemes = ("forward_euler",)
+    parameters: ClassVar[tuple[Parameter, ...]] = (_DIFFUSIVITY, _RATE)
     reaction_scale: ClassVar[float] = 1.0  # L / rate
+    reaction_formula: ClassVar[str] = "r"
 
     def setup(self) -> None:
-        self.diffusivities = {"u": per_axis(self.params["diffusivity"], self.ndim,
-                                            "diffusivity", nonnegative=True)}
-        self.p0, self.p1 = float(self.params["rate"]), 0.0
-        self.reaction_rate = self.reaction_scale * abs(self.p0)
+        self.diffusivities = {"u": self.values["diffusivity"]}
+        self.p0, self.p1 = self.values["rate"], 0.0
+        self.reaction_rate = self.reaction_scale * self.p0
+
+    def _diffusion_formula(self) -> str:
+        if self.ndim == 1:
+            return "2 D/dx^2"
+        return f"2 ({axis_sum('D{a}/d{h}^2', 2)})"
 
     def stability(self, state: dict[str, np.ndarray] | None = None) -> Stability:
-        diffusion = max(sum(2.0 * d / h**2 for d, h in zip(ds, self.spacing, strict=True))
-                        for ds in self.diffusivities.values())
-        return Stability("CFL number", diffusion + self.reaction_rate, 1.0)
+        per_field = {name: tuple(d / h**2 for d, h in zip(ds, self.spacing, strict=True))
+                     for name, ds in self.diffusivities.items()}
+        diffusion = max(2.0 * sum(rates) for rates in per_field.values())
+        suffix = len(per_field) > 1
+        classical: dict[str, Any] = {
+            f"diffusion_numbers{'_' + name if suffix else ''}": rates
+            for name, rates in per_field.items()}
+        classical["reaction_number"] = self.reaction_rate
+        formula = f"({self._diffusion_formula()} + {self.reaction_formula}) dt"
+        return Stability("reaction-diffusion number", formula, diffusion + self.reaction_rate,
+                         1.0, classical)
 
     def integrator(self, dt: float, backend: Any, bc: BoundarySpec,
                    state: dict[str, np.ndarray]) -> Integrator:
@@ -64,35 +87,40 @@ class FisherKPP(_ReactionDiffusion):
     """``u_t = D lap u + r u (1 - u)``."""
 
     name = "fisher_kpp"
-    defaults: ClassVar[dict[str, Any]] = {"diffusivity": 1.0, "rate": 1.0}
 
 
 class AllenCahn(_ReactionDiffusion):
     """``u_t = D lap u + r (u - u^3)``."""
 
     name = "allen_cahn"
-    defaults: ClassVar[dict[str, Any]] = {"diffusivity": 1.0, "rate": 1.0}
     reaction_scale = 2.0
+    reaction_formula = "2 r"
 
 
 class GrayScott(_ReactionDiffusion):
     """Gray-Scott two-species model in 2-D."""
 
     name = "gray_scott"
-    defaults: ClassVar[dict[str, Any]] = {"diffusivity_u": 0.16, "diffusivity_v": 0.08,
-                                          "feed": 0.035, "kill": 0.065, "v0": None}
+    parameters: ClassVar[tuple[Parameter, ...]] = (
+        Parameter("diffusivity_u", "D_u", "length^2/time", 0.16, per_axis=True),
+        Parameter("diffusivity_v", "D_v", "length^2/time", 0.08, per_axis=True),
+        Parameter("feed", "F", "1/time", 0.035),
+        Parameter("kill", "k", "1/time", 0.065),
+    )
     fields = ("u", "v")
     field_params = ("v0",)
     required_field_params = ("v0",)
     ndims = (2,)
+    reaction_formula = "F + k"
 
     def setup(self) -> None:
-        self.diffusivities = {
-            "u": per_axis(self.params["diffusivity_u"], 2, "diffusivity_u", nonnegative=True),
-            "v": per_axis(self.params["diffusivity_v"], 2, "diffusivity_v", nonnegative=True),
-        }
-        self.p0, self.p1 = float(self.params["feed"]), float(self.params["kill"])
-        self.reaction_rate = abs(self.p0) + abs(self.p1)
+        self.diffusivities = {"u": self.values["diffusivity_u"], "v": self.values["diffusivity_v"]}
+        self.p0, self.p1 = self.values["feed"], self.values["kill"]
+        self.reaction_rate = self.p0 + self.p1
+
+    def _diffusion_formula(self) -> str:
+        terms = ", ".join(axis_sum(f"D_{s},{{h}}/d{{h}}^2", 2) for s in ("u", "v"))
+        return f"2 max({terms})"
 
 
 class ReactionDiffusionIntegrator(Integrator):

@@ -12,10 +12,12 @@ with ``L_h`` the 3-/5-point Laplacian. The first step uses the Taylor start
 ``u^1 = u^0 + dt v^0 + (c dt)^2 / 2 L_h u^0``, so the scheme is second order in time and
 space. It is the Störmer-Verlet (velocity Verlet) method written in ``u`` alone.
 
-Stability: the CFL number ``c dt sqrt(sum_a 1 / h_a^2)`` must not exceed 1.
+Stability: the Courant number ``c dt sqrt(sum_a 1 / h_a^2)`` (``c dt/dx`` in 1-D) must not exceed
+1; the per-axis Courant numbers ``c dt / h_a`` are reported as ``courant_numbers``. At Courant
+number 1 in 1-D the scheme is exact on grid points for the d'Alembert solution, once ``u^1`` is.
 
-Parameters: ``speed`` c (length / time); ``initial_velocity`` u_t(0): ``None`` (zero), a number
-or an array/DataArray shaped like ``u0``.
+Parameters: ``speed`` c (length / time, >= 0, required); ``initial_velocity`` u_t(0): not given
+(zero), a number or an array/DataArray shaped like ``u0``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 from gridformer.solvers.boundary import BoundarySpec
-from gridformer.solvers.equation import Equation, Integrator, Stability
+from gridformer.solvers.equation import Equation, Integrator
+from gridformer.solvers.parameters import Parameter
+from gridformer.solvers.stability import Stability, axis_sum
 from gridformer.solvers.stencil import Stencil, laplacian
 
 __all__ = ["Wave", "WaveIntegrator"]
@@ -36,23 +40,18 @@ class Wave(Equation):
 
     name = "wave"
     schemes = ("leapfrog",)
-    defaults: ClassVar[dict[str, Any]] = {"speed": 1.0, "initial_velocity": None}
+    parameters: ClassVar[tuple[Parameter, ...]] = (Parameter("speed", "c", "length/time", 1.0),)
     field_params = ("initial_velocity",)
     linear = True
 
     def setup(self) -> None:
-        speed = float(self.params["speed"])
-        if not math.isfinite(speed) or speed < 0:
-            msg = f"speed={self.params['speed']!r} must be non-negative and finite"
-            raise ValueError(msg)
-        self.speed = speed
+        self.speed: float = self.values["speed"]
 
     def stability(self, state: dict[str, np.ndarray] | None = None) -> Stability:
         rate = self.speed * math.sqrt(sum(1.0 / h**2 for h in self.spacing))
-        return Stability("CFL number", rate, 1.0)
-
-    def axis_numbers(self, dt: float) -> dict[str, list[float]]:
-        return {"courant_numbers": [self.speed * dt / h for h in self.spacing]}
+        formula = "c dt/dx" if self.ndim == 1 else f"c dt sqrt({axis_sum('1/d{h}^2', 2)})"
+        return Stability("Courant number", formula, rate, 1.0,
+                         {"courant_numbers": tuple(self.speed / h for h in self.spacing)})
 
     def _laplacian(self) -> Stencil:
         return laplacian(self.spacing, (self.speed**2,) * self.ndim)

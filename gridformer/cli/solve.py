@@ -53,7 +53,10 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "solve", help="run a finite-difference reference solver and write NetCDF",
         description="Solve a PDE from a random smooth initial state (seeded) and write a "
-                    "CF-style NetCDF file with the trajectory and the solver settings.",
+                    "CF-style NetCDF file with the trajectory and the solver settings. "
+                    "Equation parameters not given default to: " + "; ".join(
+                        f"{eq} " + ", ".join(f"{k}={v:g}" for k, v in cls.example_params().items())
+                        for eq, cls in EQUATIONS.items()) + ".",
     )
     p.add_argument("equation", choices=list(EQUATIONS), help="equation to solve")
     p.add_argument("--grid", type=parse_int_tuple, default=(64, 64), metavar="Y,X",
@@ -107,7 +110,7 @@ def random_initial_state(equation: str, grid: tuple[int, ...], spacing: tuple[fl
 
 def run(args: argparse.Namespace) -> int:
     """Solve, write the NetCDF and the JSON record; returns the exit code."""
-    from gridformer.solvers import BlowUpError, solve
+    from gridformer.solvers import EQUATIONS, BlowUpError, solve
 
     started = time.perf_counter()
     if len(args.grid) not in (1, 2) or min(args.grid) < 2:
@@ -116,7 +119,11 @@ def run(args: argparse.Namespace) -> int:
     if args.samples < 1:
         msg = f"--samples={args.samples} must be at least 1"
         raise ValueError(msg)
-    # only the options given on the command line reach the solver (its defaults apply otherwise)
+    # the solver has no parameter defaults: options not given take the documented values of
+    # EQUATIONS[equation].example_params() (listed in --help), recorded in the JSON config too
+    for name, value in EQUATIONS[args.equation].example_params().items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     params = {name: _scalar(getattr(args, name)) for name in (*_PARAM_HELP, "scheme")
               if getattr(args, name) is not None}
     initial = random_initial_state(args.equation, tuple(args.grid), tuple(args.spacing),

@@ -68,10 +68,14 @@ def _from_solver(spec: dict[str, Any]) -> xr.Dataset:
     grid = spec.get("grid", [32, 32])
     u0 = random_field(grid, spectral_slope=float(spec.get("spectral_slope", -3.0)),
                       n_samples=int(spec.get("samples", 4)), seed=spec.get("seed", 0))
-    return solvers.solve(spec["equation"], u0, steps=int(spec.get("steps", 20)),
-                         dt=spec.get("dt"), bc=spec.get("bc", "periodic"),
-                         save_every=int(spec.get("save_every", 1)),
-                         **dict(spec.get("params", {})))
+    try:  # the equation's physical parameters (data.solver.params) have no defaults
+        return solvers.solve(spec["equation"], u0, steps=int(spec.get("steps", 20)),
+                             dt=spec.get("dt"), bc=spec.get("bc", "periodic"),
+                             save_every=int(spec.get("save_every", 1)),
+                             **dict(spec.get("params", {})))
+    except TypeError as error:  # e.g. a missing parameter: say where it goes in the config
+        msg = f"data.solver.params: {error}"
+        raise TypeError(msg) from None
 
 
 def _from_netcdf(path: str, variables: list[str] | None) -> xr.Dataset:

@@ -80,6 +80,7 @@ def test_dirichlet_steady_state_is_linear_between_the_walls():
 def test_mixed_boundaries_per_dim():
     u0 = xr.DataArray(np.ones((6, 8)), dims=("y", "x"),
                       coords={"y": np.arange(6.0), "x": np.arange(8.0)})
-    ds = solve("heat", u0, steps=50, bc={"y": "periodic", "x": BoundaryCondition("dirichlet", 1.0)})
+    ds = solve("heat", u0, steps=50, bc={"y": "periodic", "x": BoundaryCondition("dirichlet", 1.0)},
+               diffusivity=1.0)
     np.testing.assert_allclose(ds.u, 1.0, atol=1e-14)  # the constant 1 fits both conditions
     assert ds.attrs["bc"] == "y: periodic; x: dirichlet(1, 1)"
