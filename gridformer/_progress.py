@@ -16,7 +16,6 @@ kernel without ``ipywidgets`` never fails on ``tqdm.notebook``'s missing-``IProg
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -92,8 +91,14 @@ def progress(iterable: Iterable[T], *, total: int | None = None, desc: str = "",
     yield from _tqdm_class()(iterable, total=total, desc=desc, leave=False, file=sys.stderr)
 
 
-class _NoBar(contextlib.nullcontext):
+class _NoBar:
     """Stands in for a disabled bar: accepts the tqdm calls a loop makes and does nothing."""
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
 
     def update(self, n: int = 1) -> None:
         pass

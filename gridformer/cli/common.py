@@ -39,11 +39,10 @@ __all__ = [
 
 STDOUT = "-"
 
-# A number: 3, -3, 3., .5, -0.25, 1e-3, -2.5E+4
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-# A negative number or a comma-separated list of numbers starting with a negative one
-# ("-0.3,0.6"): an option value, never an option name.
-_NEGATIVE_NUMBERS = re.compile(rf"^-(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?:,\s*{_NUMBER})*$")
+# A word that starts like a negative number ("-3", "-.5", "-0.3,0.6", "-1e-3", "-0.3,x") is an
+# option value, never an option name: gridformer has no options named like numbers, and a
+# malformed value then gets its type's message instead of "expected one argument".
+_NEGATIVE_NUMBER_START = re.compile(r"^-\.?\d")
 
 
 class UsageError(ValueError):
@@ -55,12 +54,13 @@ class Parser(argparse.ArgumentParser):
 
     argparse treats any word starting with ``-`` as an option unless it looks like a negative
     number, and its test accepts only ``-3`` and ``-0.3``; so ``--velocity -0.3,0.6`` failed
-    with "expected one argument". Subparsers made with ``add_subparsers`` inherit the class.
+    with "expected one argument". Here every word that starts with ``-`` and a digit (or
+    ``-.`` and a digit) is a value. Subparsers made with ``add_subparsers`` inherit the class.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._negative_number_matcher = _NEGATIVE_NUMBERS
+        self._negative_number_matcher = _NEGATIVE_NUMBER_START
 
 
 @dataclass(frozen=True)
