@@ -47,7 +47,7 @@ def _this_interpreter_kernel(folder: Path) -> str:
     return spec.name
 
 
-def execute(path: Path, *, timeout: int = 600) -> float:
+def execute(path: Path, *, timeout: int = 1800) -> float:
     """Execute ``path`` in place (outputs stored); returns the wall time in seconds."""
     notebook = nbformat.read(path, as_version=4)
     started = time.perf_counter()

@@ -122,3 +122,19 @@ def test_malformed_config_file_is_exit_2_naming_the_file(tmp_path, capsys, suffi
     err = capsys.readouterr().err
     assert f"gridformer train: error: config '{path}' is not valid {kind}" in err
     assert "Traceback" not in err
+
+
+def test_out_that_is_a_file_is_refused_before_training(tmp_path, netcdf, capsys, monkeypatch):
+    import gridformer.training
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("fit ran although --out is unusable")
+
+    monkeypatch.setattr(gridformer.training, "fit", must_not_run)
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file")
+    config = write_config(tmp_path, {"data": {"path": str(netcdf)}})
+    assert main(["train", "--config", str(config), "--out", str(blocker)]) == 2
+    assert capsys.readouterr().err == (
+        f"gridformer train: error: --out={str(blocker)!r} must be a folder, "
+        f"but {str(blocker)!r} is a file\n")
