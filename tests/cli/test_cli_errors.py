@@ -39,7 +39,7 @@ def test_key_error_names_where_it_happened(tmp_path, capsys, monkeypatch):
     assert main([*SOLVE, "--out", str(tmp_path / "x.nc")]) == 1
     first = capsys.readouterr().err.splitlines()[0]
     assert first.startswith("gridformer solve: internal error: KeyError: 'cfl' (at ")
-    assert re.search(r"test_errors\.py:\d+ in _key_error\)$", first), first
+    assert re.search(r"test_cli_errors\.py:\d+ in _key_error\)$", first), first
 
 
 def test_wrong_call_inside_gridformer_is_an_internal_error(tmp_path, capsys, monkeypatch):
