@@ -7,22 +7,24 @@ Example::
         --steps 100 --out adv.nc
 
 The initial condition is a sum of a few random Fourier modes drawn with
-``numpy.random.default_rng(seed)``; the result is written as a CF-style NetCDF file atomically.
+``numpy.random.default_rng(seed)``; the result is written as a CF-style NetCDF file atomically
+(with :func:`gridformer.datasets.write_netcdf`). Without ``--out`` it goes to
+``gridformer-out/solve/EQUATION.nc``; the path is checked before the solve starts.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from gridformer import __version__
-from gridformer._io import atomic_path
 from gridformer.cli.common import (
+    UsageError,
     add_output_arguments,
     parse_float_tuple,
     parse_int_tuple,
@@ -30,7 +32,9 @@ from gridformer.cli.common import (
     write_result,
 )
 
-__all__ = ["random_initial_state", "register", "run"]
+__all__ = ["DEFAULT_OUT", "output_path", "random_initial_state", "register", "run"]
+
+DEFAULT_OUT = Path("gridformer-out") / "solve"
 
 
 _PARAM_HELP = {
@@ -53,7 +57,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "solve", help="run a finite-difference reference solver and write NetCDF",
         description="Solve a PDE from a random smooth initial state (seeded) and write a "
-                    "CF-style NetCDF file with the trajectory and the solver settings. "
+                    "CF-style NetCDF file with the trajectory and the solver settings "
+                    f"(to {DEFAULT_OUT}/EQUATION.nc unless --out says otherwise). "
                     "Equation parameters not given default to: " + "; ".join(
                         f"{eq} " + ", ".join(f"{k}={v:g}" for k, v in cls.example_params().items())
                         for eq, cls in EQUATIONS.items()) + ".",
@@ -77,7 +82,8 @@ def register(subparsers: Any) -> None:
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, help=text,
                        type=parse_float_tuple if tuple_valued else float,
                        metavar={"diffusivity": "D|DY,DX", "velocity": "V|VY,VX"}.get(name, "VALUE"))
-    add_output_arguments(p, out_help="NetCDF file to write (a folder gets EQUATION.nc)")
+    add_output_arguments(p, out_help="NetCDF file to write; a path not ending in .nc is a folder "
+                                     f"that gets EQUATION.nc (default: {DEFAULT_OUT}/EQUATION.nc)")
     p.set_defaults(func=run)
 
 
@@ -108,17 +114,36 @@ def random_initial_state(equation: str, grid: tuple[int, ...], spacing: tuple[fl
     return xr.Dataset({k: (("sample", *dims), v) for k, v in variables.items()}, coords=coords)
 
 
+def output_path(out: Path | None, equation: str) -> Path:
+    """The NetCDF file ``solve`` writes: ``out`` if it ends in ``.nc``, else ``out/EQUATION.nc``
+    (``out`` defaults to ``gridformer-out/solve``). Refuses paths that cannot be written as a
+    file, so that a long solve is not thrown away at the end.
+    """
+    folder = DEFAULT_OUT if out is None else out
+    path = folder if folder.suffix == ".nc" else folder / f"{equation}.nc"
+    if path.is_dir():
+        msg = f"--out={str(out)!r} is a folder named like a file; give a .nc file path"
+        raise UsageError(msg)
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        msg = f"--out={str(path)!r} cannot be written: {str(blocking)!r} is a file, not a folder"
+        raise UsageError(msg)
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     """Solve, write the NetCDF and the JSON record; returns the exit code."""
-    from gridformer.solvers import EQUATIONS, BlowUpError, solve
+    from gridformer.datasets import write_netcdf
+    from gridformer.solvers import EQUATIONS, solve
 
     started = time.perf_counter()
     if len(args.grid) not in (1, 2) or min(args.grid) < 2:
-        msg = f"--grid={args.grid} must be X or Y,X with at least 2 points each"
-        raise ValueError(msg)
+        msg = f"--grid={','.join(map(str, args.grid))} must be X or Y,X with at least 2 points each"
+        raise UsageError(msg)
     if args.samples < 1:
         msg = f"--samples={args.samples} must be at least 1"
-        raise ValueError(msg)
+        raise UsageError(msg)
+    path = output_path(args.out, args.equation)
     # the solver has no parameter defaults: options not given take the documented values of
     # EQUATIONS[equation].example_params() (listed in --help), recorded in the JSON config too
     for name, value in EQUATIONS[args.equation].example_params().items():
@@ -130,29 +155,20 @@ def run(args: argparse.Namespace) -> int:
                                    args.samples, args.seed)
     u0 = initial if args.equation == "gray_scott" else initial["u"]
     t0 = time.perf_counter()
-    try:
-        ds = solve(args.equation, u0, steps=args.steps, dt=args.dt, bc=args.bc,
-                   save_every=args.save_every, device=args.device,
-                   progress=progress, **params)
-    except BlowUpError as error:  # a runtime failure (exit 1), not a usage error (exit 2)
-        print(f"gridformer solve: error: {error}", file=sys.stderr)
-        return 1
+    ds = solve(args.equation, u0, steps=args.steps, dt=args.dt, bc=args.bc,
+               save_every=args.save_every, device=args.device, progress=progress, **params)
     seconds = time.perf_counter() - t0
     _add_cf_attrs(ds, args)
     metrics = _metrics(ds, seconds)
-    if args.out is not None:
-        path = args.out / f"{args.equation}.nc" if args.out.suffix != ".nc" else args.out
-        with atomic_path(path) as tmp:
-            ds.to_netcdf(tmp)
-        metrics["path"] = str(path)
+    write_netcdf(ds, path)
+    metrics["path"] = str(path)
     # the settings that shaped the result: unset equation parameters and output paths left out
     config = {k: v for k, v in vars(args).items()
-              if k not in {"func", "command", "json", "out"} and v is not None}
+              if k not in {"func", "command", "json", "out", "debug"} and v is not None}
     write_result(args.json, command="solve", config=config, metrics=metrics, started=started)
     print(f"solved {args.equation} on {tuple(args.grid)} for {args.steps} steps "
           f"(dt={ds.attrs['dt']:.4g}, {ds.attrs['cfl_name']} {ds.attrs['cfl']:.3g}) "
-          f"in {seconds:.2f} s"
-          + (f" -> {metrics['path']}" if "path" in metrics else ""))
+          f"in {seconds:.2f} s -> {path}")
     return 0
 
 
