@@ -3,7 +3,7 @@
 A grid of physical data (a lat/lon NetCDF field, a PDE state) is treated as an image: it is cut
 into patches, each patch (or grid cell) becomes a token, and self-attention links any two places.
 
-Public names (see DESIGN.md §3)::
+Public names (see docs/architecture.md §3)::
 
     from gridformer import PatchTokenizer, TokenLayout, GridFormer, GridFormerConfig
     from gridformer import solvers, datasets, analysis, experiments

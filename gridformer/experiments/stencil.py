@@ -183,7 +183,7 @@ def run_stencil_experiment(
         Other model kinds trained on the same data with the same optimizer and budget, whose
         rollout curves are reported alongside (default ``("cnn", "fno")`` for Burgers).
     progress
-        Optional wrapper for the fit loop (e.g. :func:`gridformer.cli.common.progress`).
+        Optional wrapper for the fit loop (e.g. :func:`gridformer._progress.progress`).
     params
         Equation parameters (``diffusivity``, ``velocity``, ``viscosity``).
     """

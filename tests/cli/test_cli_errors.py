@@ -59,7 +59,7 @@ def test_validation_error_from_the_library_stays_a_one_line_usage_error(tmp_path
     assert main([*SOLVE, "--dt", "0.8", "--out", str(tmp_path / "x.nc")]) == 2
     err = capsys.readouterr().err
     assert err == ("gridformer solve: error: dt=0.8 is unstable for heat with diffusivity=1.0, "
-                   "dx=1.0 (CFL number 0.8 > 0.5); use dt <= 0.5\n")
+                   "dx=1.0 (diffusion number D dt/dx^2 = 0.8 > 0.5); use dt <= 0.5\n")
 
 
 def test_os_error_is_a_failed_run_not_a_bug(tmp_path, capsys, monkeypatch):
