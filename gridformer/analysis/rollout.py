@@ -144,7 +144,8 @@ def _pdebench_per_step(pred: xr.DataArray, ref: xr.DataArray) -> xr.Dataset:
 
     if "batch" in ref.dims and "sample" not in ref.dims:  # our other name for a sample dim
         pred, ref = pred.rename(batch="sample"), ref.rename(batch="sample")
-    steps = pdebench_metrics_per_step(pred, ref.reset_coords(drop=True), initial_step=0)
+    with np.errstate(invalid="ignore", over="ignore"):  # a diverged step: NaN/inf, reported
+        steps = pdebench_metrics_per_step(pred, ref.reset_coords(drop=True), initial_step=0)
     steps = steps.drop_vars(["time", "step"])  # positions match ref's time axis (step 0 on)
     out = steps.rename({name: f"pdebench_{name}" for name in steps.data_vars})
     for name in out.data_vars:
@@ -203,7 +204,8 @@ def spectral_error(
          "relative_error": ("wavenumber", rel)},
         coords={"wavenumber": np.flatnonzero(used) * dk},
     )
-    ds["wavenumber"].attrs = {"units": "rad / length unit"}
+    ds["wavenumber"].attrs = {"long_name": "wavenumber", "units": "rad / length unit"}
+    ds["relative_error"].attrs = {"long_name": "relative error by wavenumber", "units": "1"}
     return ds
 
 
