@@ -143,3 +143,18 @@ def test_writers_round_trip(tmp_path):
         np.testing.assert_array_equal(
             pde["data"].isel(channel=0).transpose("time", "sample", "y", "x").values,
             traj.u.values)
+
+
+def test_the_interop_names_have_the_documented_signatures():
+    """docs/architecture.md §3: open_*(path), write_*(trajectories, path),
+    da.gridformer.tokenize(patch_size=...) -> (tokens, layout)."""
+    import inspect
+
+    for reader in (datasets.open_the_well, datasets.open_pdebench):
+        assert next(iter(inspect.signature(reader).parameters)) == "path"
+    for writer in (datasets.write_the_well, datasets.write_pdebench):
+        assert list(inspect.signature(writer).parameters)[:2] == ["trajectories", "path"]
+    tokenize = inspect.signature(gridformer.accessor.DataArrayAccessor.tokenize)
+    assert list(tokenize.parameters)[1] == "patch_size"
+    assert set(inspect.signature(analysis.rollout_errors).parameters) == {
+        "prediction", "reference", "pdebench"}
