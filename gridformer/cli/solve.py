@@ -48,7 +48,8 @@ from gridformer.cli.common import (
     write_result,
 )
 
-__all__ = ["DEFAULT_OUT", "FORMATS", "output_path", "random_initial_state", "register", "run"]
+__all__ = ["DEFAULT_OUT", "FORMATS", "allowed_suffixes", "output_path", "random_initial_state",
+           "register", "run"]
 
 DEFAULT_OUT = Path("gridformer-out") / "solve"
 FORMATS = ("netcdf", "the_well", "pdebench")

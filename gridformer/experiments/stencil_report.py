@@ -64,8 +64,9 @@ def summary_lines(result: StencilResult) -> list[str]:
     ]
     final = (m["pdebench"] or {}).get("final")
     if final is not None:
-        lines.append(f"PDEBench nRMSE, fRMSE high {_fmt(final['nrmse'])}, "
-                     f"{_fmt(final['frmse']['high'])} (step {final['step']})")
+        bands = "/".join(_fmt(final["frmse"][band]) for band in ("low", "mid", "high"))
+        lines.append(f"PDEBench RMSE at {final['step']:<4d}     {_fmt(final['rmse'])} (cRMSE "
+                     f"{_fmt(final['crmse'])}, fRMSE low/mid/high {bands})")
     if m["upwind_consistency"] is not None:
         lines.append(f"upwind consistency        {m['upwind_consistency']:.3f}")
     for name, b in m.get("baselines", {}).items():
@@ -198,7 +199,8 @@ def write_stencil_report(result: StencilResult, out_dir: str | Path) -> list[Pat
         "PDEBench's definitions (Takamoto et al. 2022; `gridformer.analysis.pdebench_metrics`): "
         "nRMSE is RMSE / RMS of the target (our relative L2), cRMSE the error of the conserved "
         "total, bRMSE on the boundary cells, fRMSE in Fourier bands [0, 4), [4, 12), [12, end) "
-        "of the wavenumber index; domain length 1 per dim; `n/a` marks a non-finite value.", "",
+        "of the wavenumber index; domain length 1 per dim. `n/a`: not finite (a diverged "
+        "rollout) or an empty band (a grid too coarse for it).", "",
         pdebench_table(result), "",
     ])
     with atomic_path(out / "report.md") as tmp:

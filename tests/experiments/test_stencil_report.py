@@ -120,7 +120,8 @@ def test_report_has_a_pdebench_table_and_plot_figures(result, tmp_path):
     assert table[5].split(" | ")[2] == format(result.metrics()["pdebench"]["one_step"]["rmse"],
                                               ".3g")
     assert table[6].split(" | ")[2] == "n/a"  # the diverged baseline
-    assert any(line.startswith("PDEBench nRMSE") for line in summary_lines(result))
+    rmse = format(result.metrics()["pdebench"]["final"]["rmse"], ".3g")
+    assert f"PDEBench RMSE at 5        {rmse} (cRMSE " in summary_lines(result)[5]
     paths = write_stencil_report(result, tmp_path)
     assert [p.name for p in paths] == ["stencil.png", "rollout.png", "fields.png", "report.md"]
     for path in paths[:3]:
