@@ -1,0 +1,343 @@
+"""Write a token store: anomalies, standardisation and tokens of (larger-than-memory) NetCDF data.
+
+:func:`write_token_store` is lazy end to end (dask) and runs on a ``distributed.Client`` when
+one is given, on dask's local scheduler otherwise. The data pass through in chunks of whole
+frames along time, so the memory of a worker is bounded by a few chunks, never the dataset:
+
+1. (``anomalies="month"|"dayofyear"``) the climatology over the statistics period (one pass);
+2. (``normalize=True``) one mean and one standard deviation per variable of the (anomaly)
+   data over the statistics period (one pass, both at once);
+3. tokens, validity and latitude weights per chunk, written to a temporary zarr store
+   (one pass), which then replaces ``path`` in one rename: a store is complete or absent.
+
+See :mod:`gridformer.datasets.store` for the store's layout and what it records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dask.array as dsa
+import numpy as np
+import xarray as xr
+from gridformer.datasets._cluster import on_scheduler, worker_memory_limit
+from gridformer.datasets.climate import Standardizer, anomalies, climatology, lat_weights
+from gridformer.datasets.store import FORMAT_VERSION, STORE_ATTR, TokenStore, open_token_store
+
+from gridformer import __version__
+
+__all__ = ["TASK_MEMORY_FACTOR", "plan_chunks", "write_token_store"]
+
+# Peak memory of one task in units of its chunk held as float64 (read, anomaly, standardised,
+# stacked, tokenized copies alive at once; measured in tests/datasets/test_store_memory.py)
+TASK_MEMORY_FACTOR = 8
+TARGET_CHUNK_BYTES = 64 * 2**20  # processing chunk when memory allows
+STORE_CHUNK_BYTES = 2 * 2**20  # zarr chunk along time: what one random item read costs
+_FREQS = ("month", "dayofyear")
+
+
+def plan_chunks(step_bytes: int, token_step_bytes: int, n_time: int, *,
+                memory_limit: int | None, chunk_steps: int | None = None,
+                store_steps: int | None = None) -> tuple[int, int]:
+    """Steps per processing chunk and per stored zarr chunk (a divisor of the former).
+
+    Parameters
+    ----------
+    step_bytes
+        Bytes of one time step of all variables as float64.
+    token_step_bytes
+        Bytes of one time step of tokens (float32).
+    n_time
+        Steps in all.
+    memory_limit
+        Smallest worker memory limit in bytes (None: no limit known).
+    chunk_steps, store_steps
+        Requested sizes (None: chosen here).
+
+    Raises
+    ------
+    ValueError
+        One step (or the requested chunk) needs more than ``memory_limit`` (a task holds about
+        ``TASK_MEMORY_FACTOR`` copies of its chunk), or sizes that are not positive multiples.
+    """
+    for name, value in (("chunk_steps", chunk_steps), ("store_steps", store_steps)):
+        if value is not None and (isinstance(value, bool) or int(value) < 1):
+            msg = f"{name}={value!r} must be a positive int"
+            raise ValueError(msg)
+    task = step_bytes * TASK_MEMORY_FACTOR
+    if memory_limit is not None and task > memory_limit:
+        msg = (f"the worker memory limit {memory_limit / 2**20:.1f} MiB is too small for one "
+               f"chunk: a single time step is {step_bytes / 2**20:.2f} MiB as float64 and a task "
+               f"holds about {TASK_MEMORY_FACTOR} copies ({task / 2**20:.1f} MiB); give the "
+               f"workers more memory or select fewer variables")
+        raise ValueError(msg)
+    fits = n_time if memory_limit is None else max(1, memory_limit // task)
+    if chunk_steps is not None and int(chunk_steps) > fits:
+        msg = (f"chunk_steps={chunk_steps} needs about {int(chunk_steps) * task / 2**20:.1f} MiB "
+               f"per task, more than the worker memory limit {memory_limit / 2**20:.1f} MiB; "
+               f"use chunk_steps <= {fits}")
+        raise ValueError(msg)
+    store = store_steps or max(1, STORE_CHUNK_BYTES // max(token_step_bytes, 1))
+    chunk = chunk_steps or max(1, min(fits, TARGET_CHUNK_BYTES // max(step_bytes, 1)))
+    store = min(int(store), int(chunk), n_time)
+    if chunk_steps is None:
+        chunk = max(store, int(chunk) // store * store)
+    elif int(chunk) % store:
+        msg = f"chunk_steps={chunk_steps} must be a multiple of store_steps={store}"
+        raise ValueError(msg)
+    return min(int(chunk), n_time), store
+
+
+def _time_slice(data: xr.Dataset, span: Sequence[Any] | None, name: str) -> slice:
+    """Positions of the steps from ``span[0]`` to ``span[1]`` (labels, inclusive)."""
+    if span is None:
+        return slice(0, data.sizes["time"])
+    if isinstance(span, str) or len(span) != 2:
+        msg = f"{name}={span!r} must be a (start, stop) pair of time labels, e.g. ('1980', '1999')"
+        raise ValueError(msg)
+    where = data.get_index("time").slice_indexer(*span)
+    if where.stop <= where.start:
+        msg = f"{name}={tuple(span)!r} selects no time step of the data"
+        raise ValueError(msg)
+    return slice(int(where.start), int(where.stop))
+
+
+def _geometry(data: xr.Dataset, patch_size: Any, pad: str, fill_value: float) -> Any:
+    """The token layout of one step, after checking that every variable is on (time, *space)."""
+    from gridformer.tokenize import PatchTokenizer
+
+    if "time" not in data.dims:
+        msg = f"the data have no 'time' dim (dims {tuple(data.dims)})"
+        raise ValueError(msg)
+    tokenizer = PatchTokenizer(patch_size, pad=pad, fill_value=fill_value)
+    first = data.isel(time=0)
+    _, layout = tokenizer.encode(first[[next(iter(data.data_vars))]].compute())
+    for name, var in data.data_vars.items():
+        extra = sorted(set(var.dims) - {"time", *layout.spatial_dims})
+        if extra or "time" not in var.dims:
+            msg = (f"variable {name!r} has dims {var.dims}; a token store takes variables on "
+                   f"('time', {', '.join(map(repr, layout.spatial_dims))}): select or split "
+                   f"the other dims {extra} first (e.g. ds['z'].sel(level=500))")
+            raise ValueError(msg)
+    return layout
+
+
+def _tokenize_block(block: np.ndarray, *, patch: tuple[int, ...], pad: str, fill_value: float,
+                    spatial: tuple[str, ...]) -> np.ndarray:
+    """Cells ``(T_b, V, *S)`` -> float32 tokens ``(T_b, N, V * P)`` (runs on the workers)."""
+    import torch
+
+    from gridformer.tokenize import PatchTokenizer
+
+    tok = PatchTokenizer(patch, pad=pad, fill_value=fill_value, spatial_dims=spatial,
+                         dtype=torch.float32)
+    tokens, _ = tok.encode(block, dims=("frame", "channel", *spatial), channel_dim="channel",
+                           periodic=False)
+    return tokens.numpy()
+
+
+def _token_info(block: np.ndarray, *, patch: tuple[int, ...], pad: str,
+                spatial: tuple[str, ...], lat_w: np.ndarray | None) -> np.ndarray:
+    """``(T_b, N, 2)`` float32: token valid (any cell of any variable), latitude weight."""
+    import torch
+
+    from gridformer.tokenize import PatchTokenizer
+
+    tok = PatchTokenizer(patch, pad=pad, fill_value=np.nan, spatial_dims=spatial,
+                         dtype=torch.float64)
+    present = ~np.isnan(block)  # (T_b, V, *S)
+    dims = ("frame", *spatial)
+    cells = np.where(present.any(axis=1), 1.0, np.nan)  # (T_b, *S)
+    any_valid, _ = tok.encode(cells, dims=dims, periodic=False)  # (T_b, N, P), padding NaN
+    out = np.zeros((*any_valid.shape[:2], 2), dtype=np.float32)
+    out[..., 0] = ~any_valid.isnan().all(-1).numpy()
+    if lat_w is not None:
+        shape = (1, -1) + (1,) * (len(spatial) - 1)
+        w = lat_w.reshape(shape) * present.all(axis=1)  # (T_b, *S), 0 where a variable is NaN
+        tw, _ = tok.encode(w, dims=dims, periodic=False)  # (T_b, N, P)
+        out[..., 1] = torch.nan_to_num(tw.nanmean(-1)).numpy()
+    return out
+
+
+def _token_dataset(z: xr.Dataset, layout: Any, settings: dict[str, Any], chunk: int
+                   ) -> xr.Dataset:
+    """Lazy tokens, validity and weights of the standardised data ``z`` (dims time, *space)."""
+    spatial = layout.spatial_dims
+    variables = settings["variables"]
+    cells = dsa.stack([z[v].transpose("time", *spatial).data for v in variables], axis=1)
+    cells = cells.rechunk({0: chunk, 1: -1, **{2 + i: -1 for i in range(len(spatial))}})
+    n_tok, per_var = layout.n_tokens, int(np.prod(layout.patch_size))
+    drop = list(range(3, cells.ndim))
+    opts = {"patch": tuple(layout.patch_size), "pad": settings["pad"], "spatial": spatial}
+    tokens = cells.map_blocks(_tokenize_block, fill_value=settings["fill_value"], **opts,
+                              dtype=np.float32, drop_axis=drop,
+                              chunks=(cells.chunks[0], (n_tok,), (len(variables) * per_var,)))
+    lat_w = (lat_weights(z["lat"]).values if layout.is_geographic and "lat" in z.coords
+             else None)
+    info = cells.map_blocks(_token_info, lat_w=lat_w, **opts, dtype=np.float32, drop_axis=drop,
+                            chunks=(cells.chunks[0], (n_tok,), (2,)))
+    out = xr.Dataset(
+        {"tokens": (("time", "token", "feature"), tokens),
+         "valid": (("time", "token"), info[..., 0] > 0.5)},
+        coords={"time": z["time"], **{d: z[d] for d in spatial if d in z.coords}},
+    )
+    if lat_w is not None:
+        out["weight"] = (("time", "token"), info[..., 1])
+    return out
+
+
+def _meta(settings: dict[str, Any], stats: Standardizer | None, layout: Any) -> str:
+    statistics = None if stats is None else {
+        v: {"mean": float(stats.mean[v]), "std": float(stats.std[v])}
+        for v in settings["variables"]}
+    return json.dumps({
+        "format_version": FORMAT_VERSION,
+        "gridformer_version": __version__,
+        "settings": settings,
+        "statistics": statistics,
+        "layout": {"spatial_dims": list(layout.spatial_dims),
+                   "grid_shape": [int(n) for n in layout.grid_shape],
+                   "patch_size": [int(p) for p in layout.patch_size],
+                   "padding": [list(map(int, p)) for p in layout.padding],
+                   "periodic": [bool(p) for p in layout.periodic],
+                   "geographic": bool(layout.is_geographic),
+                   "n_tokens": int(layout.n_tokens)},
+    })
+
+
+def _replace_atomically(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Move the finished store ``tmp`` to ``path`` (replacing an old store only if asked)."""
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    if not overwrite:  # appeared while writing
+        msg = f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it"
+        raise ValueError(msg)
+    old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+    os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_token_store(
+    data: xr.Dataset,
+    path: str | os.PathLike[str],
+    *,
+    patch_size: int | Sequence[int],
+    anomalies: str | None = None,
+    normalize: bool = True,
+    time: Sequence[Any] | None = None,
+    stats_time: Sequence[Any] | None = None,
+    fill_value: float = 0.0,
+    pad: str = "end",
+    chunk_steps: int | None = None,
+    store_steps: int | None = None,
+    client: Any = None,
+    overwrite: bool = False,
+) -> TokenStore:
+    """Anomalise, standardise and tokenize ``data`` into a zarr token store at ``path``.
+
+    Parameters
+    ----------
+    data
+        Canonical data (:func:`~gridformer.datasets.open_dataset`): every data variable on
+        ``(time, lat, lon)`` (or ``(time, y, x)``, ``(time, x)``). Lazy (dask) data are
+        processed chunk by chunk; NumPy data are chunked here.
+    path
+        The store folder to write (``*.zarr``); written beside it, then renamed into place.
+    patch_size
+        Cells per token along each spatial dim.
+    anomalies
+        ``"month"`` or ``"dayofyear"``: subtract the climatology of the statistics period
+        (kept in the store); None: keep the values.
+    normalize
+        Standardise each variable with one mean and standard deviation over the statistics
+        period (of the anomalies, when taken).
+    time
+        ``(start, stop)`` labels (inclusive) of the steps to store; default all.
+    stats_time
+        ``(start, stop)`` labels within ``time`` of the period whose climatology and statistics
+        are used (e.g. the training years, so validation data never leak into them); default
+        the stored steps.
+    fill_value, pad
+        Token value of NaN and padding cells; where padding goes (see ``PatchTokenizer``).
+    chunk_steps, store_steps
+        Steps per processing chunk and per stored zarr chunk (default: sized to the workers'
+        memory limit, about 64 MiB and 2 MiB); see :func:`plan_chunks`.
+    client
+        A ``distributed.Client`` to run on (default: dask's local scheduler).
+    overwrite
+        Replace an existing store at ``path`` (atomically).
+
+    Returns
+    -------
+    TokenStore
+        The written store, opened.
+
+    Raises
+    ------
+    ValueError
+        ``path`` exists (without ``overwrite``), variables not on (time, *space), an unknown
+        ``anomalies``, empty time selections, a chunk that does not fit the workers' memory.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        msg = f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it"
+        raise ValueError(msg)
+    if anomalies is not None and anomalies not in _FREQS:
+        msg = f"anomalies={anomalies!r} is not one of {list(_FREQS)} or None"
+        raise ValueError(msg)
+    data = data.isel(time=_time_slice(data, time, "time"))
+    stats_where = _time_slice(data, stats_time, "stats_time")
+    layout = _geometry(data, patch_size, pad, fill_value)
+    variables = [str(v) for v in data.data_vars]
+    cells = int(np.prod(layout.grid_shape))
+    token_step = layout.n_tokens * len(variables) * int(np.prod(layout.patch_size)) * 4
+    chunk, store = plan_chunks(len(variables) * cells * 8, token_step, data.sizes["time"],
+                               memory_limit=worker_memory_limit(client),
+                               chunk_steps=chunk_steps, store_steps=store_steps)
+    label = [str(v) for v in data["time"].values[[0, -1]]]
+    stats_label = [str(v) for v in data["time"].values[[stats_where.start, stats_where.stop - 1]]]
+    settings = {"variables": variables, "patch_size": [int(p) for p in layout.patch_size],
+                "pad": pad, "fill_value": float(fill_value), "anomalies": anomalies,
+                "normalize": bool(normalize), "time_range": label, "stats_time": stats_label,
+                "stats_steps": [stats_where.start, stats_where.stop]}
+    data = data.chunk({"time": chunk, **dict.fromkeys(layout.spatial_dims, -1)})
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        with on_scheduler(client):
+            period = data.isel(time=stats_where)
+            clim = None
+            if anomalies is not None:
+                clim = climatology(period, freq=anomalies).compute()
+                data = data.map_blocks(_anomalies, kwargs={"freq": anomalies, "clim": clim},
+                                       template=data)
+                period = data.isel(time=stats_where)
+            stats = (Standardizer.fit(period, dims=("time", *layout.spatial_dims))
+                     if normalize else None)
+            z = stats.transform(data) if stats is not None else data
+            out = _token_dataset(z, layout, settings, chunk)
+            if clim is not None:
+                for v in variables:
+                    out[f"climatology_{v}"] = clim[v].astype(np.float32)
+            out.attrs[STORE_ATTR] = _meta(settings, stats, layout)
+            encoding = {"tokens": {"chunks": (store, layout.n_tokens, out.sizes["feature"])},
+                        "valid": {"chunks": (store, layout.n_tokens)}}
+            if "weight" in out:
+                encoding["weight"] = {"chunks": (store, layout.n_tokens)}
+            out.to_zarr(tmp, mode="w-", encoding=encoding, consolidated=False)
+        _replace_atomically(tmp, path, overwrite)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return open_token_store(path)
+
+
+def _anomalies(block: xr.Dataset, *, freq: str, clim: xr.Dataset) -> xr.Dataset:
+    """Anomalies of one time chunk (the climatology is small and goes to every task)."""
+    return anomalies(block, freq=freq, clim=clim)
