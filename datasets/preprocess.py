@@ -31,6 +31,7 @@ from gridformer.datasets.climate import Standardizer, anomalies, climatology, la
 from gridformer.datasets.store import FORMAT_VERSION, STORE_ATTR, TokenStore, open_token_store
 
 from gridformer import __version__
+from gridformer.tokenize._patchify import patchify
 
 __all__ = ["TASK_MEMORY_FACTOR", "plan_chunks", "write_token_store"]
 
@@ -128,40 +129,40 @@ def _geometry(data: xr.Dataset, patch_size: Any, pad: str, fill_value: float) ->
     return layout
 
 
-def _tokenize_block(block: np.ndarray, *, patch: tuple[int, ...], pad: str, fill_value: float,
-                    spatial: tuple[str, ...]) -> np.ndarray:
+def _patch_cells(cells: np.ndarray, patch: tuple[int, ...], pads: tuple, fill_value: float,
+                 dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """Cells ``(T_b, C, *S)`` -> tokens ``(T_b, N, C * P)`` and their missing-cell mask.
+
+    The tokenizer's own NumPy core (no torch, so workers stay small); the token order and
+    values are those of ``PatchTokenizer.encode`` (tested against it). The mask is True for
+    NaN and padding cells.
+    """
+    b, c = cells.shape[:2]
+    counts = [(s + sum(p)) // k for s, p, k in zip(cells.shape[2:], pads, patch, strict=True)]
+    out = np.empty((b, int(np.prod(counts)), c * int(np.prod(patch))), dtype=dtype)
+    missing, _ = patchify(cells[:, :, None], (1, *patch), ((0, 0), *pads), fill_value, out)
+    return out, (missing if missing is not None else np.zeros(out.shape, dtype=bool))
+
+
+def _tokenize_block(block: np.ndarray, *, patch: tuple[int, ...], pads: tuple,
+                    fill_value: float) -> np.ndarray:
     """Cells ``(T_b, V, *S)`` -> float32 tokens ``(T_b, N, V * P)`` (runs on the workers)."""
-    import torch
-
-    from gridformer.tokenize import PatchTokenizer
-
-    tok = PatchTokenizer(patch, pad=pad, fill_value=fill_value, spatial_dims=spatial,
-                         dtype=torch.float32)
-    tokens, _ = tok.encode(block, dims=("frame", "channel", *spatial), channel_dim="channel",
-                           periodic=False)
-    return tokens.numpy()
+    return _patch_cells(block.astype(np.float32), patch, pads, fill_value, np.float32)[0]
 
 
-def _token_info(block: np.ndarray, *, patch: tuple[int, ...], pad: str,
-                spatial: tuple[str, ...], lat_w: np.ndarray | None) -> np.ndarray:
-    """``(T_b, N, 2)`` float32: token valid (any cell of any variable), latitude weight."""
-    import torch
-
-    from gridformer.tokenize import PatchTokenizer
-
-    tok = PatchTokenizer(patch, pad=pad, fill_value=np.nan, spatial_dims=spatial,
-                         dtype=torch.float64)
+def _token_info(block: np.ndarray, *, patch: tuple[int, ...], pads: tuple,
+                lat_w: np.ndarray | None) -> np.ndarray:
+    """``(T_b, N, 2)`` float32: token valid (a cell of a variable not NaN), latitude weight."""
     present = ~np.isnan(block)  # (T_b, V, *S)
-    dims = ("frame", *spatial)
-    cells = np.where(present.any(axis=1), 1.0, np.nan)  # (T_b, *S)
-    any_valid, _ = tok.encode(cells, dims=dims, periodic=False)  # (T_b, N, P), padding NaN
-    out = np.zeros((*any_valid.shape[:2], 2), dtype=np.float32)
-    out[..., 0] = ~any_valid.isnan().all(-1).numpy()
+    _, missing = _patch_cells(np.where(present, 0.0, np.nan), patch, pads, 0.0, np.float32)
+    out = np.zeros((*missing.shape[:2], 2), dtype=np.float32)
+    out[..., 0] = ~missing.all(-1)  # the tokenizer's rule for layout.valid
     if lat_w is not None:
-        shape = (1, -1) + (1,) * (len(spatial) - 1)
-        w = lat_w.reshape(shape) * present.all(axis=1)  # (T_b, *S), 0 where a variable is NaN
-        tw, _ = tok.encode(w, dims=dims, periodic=False)  # (T_b, N, P)
-        out[..., 1] = torch.nan_to_num(tw.nanmean(-1)).numpy()
+        shape = (1, 1, -1) + (1,) * (block.ndim - 3)
+        w = lat_w.reshape(shape) * present.all(axis=1, keepdims=True)  # (T_b, 1, *S)
+        tw, padding = _patch_cells(w, patch, pads, 0.0, np.float64)  # (T_b, N, P)
+        cells = tw.shape[-1] - padding.sum(-1)  # the token's grid cells (w has no NaN)
+        out[..., 1] = tw.sum(-1) / np.maximum(cells, 1)
     return out
 
 
@@ -174,7 +175,7 @@ def _token_dataset(z: xr.Dataset, layout: Any, settings: dict[str, Any], chunk: 
     cells = cells.rechunk({0: chunk, 1: -1, **{2 + i: -1 for i in range(len(spatial))}})
     n_tok, per_var = layout.n_tokens, int(np.prod(layout.patch_size))
     drop = list(range(3, cells.ndim))
-    opts = {"patch": tuple(layout.patch_size), "pad": settings["pad"], "spatial": spatial}
+    opts = {"patch": tuple(layout.patch_size), "pads": tuple(map(tuple, layout.padding))}
     tokens = cells.map_blocks(_tokenize_block, fill_value=settings["fill_value"], **opts,
                               dtype=np.float32, drop_axis=drop,
                               chunks=(cells.chunks[0], (n_tok,), (len(variables) * per_var,)))
@@ -308,7 +309,8 @@ def write_token_store(
                 "pad": pad, "fill_value": float(fill_value), "anomalies": anomalies,
                 "normalize": bool(normalize), "time_range": label, "stats_time": stats_label,
                 "stats_steps": [stats_where.start, stats_where.stop]}
-    data = data.chunk({"time": chunk, **dict.fromkeys(layout.spatial_dims, -1)})
+    # float64 throughout: anomalies of float32 values near 280 K would keep ~1e-5 K of noise
+    data = data.chunk({"time": chunk, **dict.fromkeys(layout.spatial_dims, -1)}).astype(np.float64)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         with on_scheduler(client):
@@ -316,6 +318,7 @@ def write_token_store(
             clim = None
             if anomalies is not None:
                 clim = climatology(period, freq=anomalies).compute()
+                _check_coverage(data, clim, anomalies)
                 data = data.map_blocks(_anomalies, kwargs={"freq": anomalies, "clim": clim},
                                        template=data)
                 period = data.isel(time=stats_where)
@@ -336,6 +339,17 @@ def write_token_store(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return open_token_store(path)
+
+
+def _check_coverage(data: xr.Dataset, clim: xr.Dataset, freq: str) -> None:
+    """Refuse stored steps whose month (day of year) the statistics period never saw."""
+    missing = sorted(set(getattr(data["time"].dt, freq).values.tolist())
+                     - set(clim[freq].values.tolist()))
+    if missing:
+        msg = (f"stats_time lacks {freq} {missing[:12]}{' ...' if len(missing) > 12 else ''} "
+               f"of the stored steps, so their anomalies would be undefined; choose a "
+               f"statistics period of whole years")
+        raise ValueError(msg)
 
 
 def _anomalies(block: xr.Dataset, *, freq: str, clim: xr.Dataset) -> xr.Dataset:
