@@ -12,7 +12,7 @@ from typing import Any
 
 import dask
 
-__all__ = ["connect", "on_scheduler", "worker_memory_limit"]
+__all__ = ["connect", "on_scheduler", "worker_memory_available"]
 
 
 def connect(address: str, *, timeout: float = 10.0) -> Any:
@@ -48,14 +48,38 @@ def connect(address: str, *, timeout: float = 10.0) -> Any:
         raise ConnectionError(msg) from None
 
 
-def worker_memory_limit(client: Any) -> int | None:
-    """The smallest worker memory limit of ``client``'s cluster in bytes (None: unlimited)."""
+def _memory_after_imports() -> int:
+    """On a worker: load what preprocessing runs there, then report the process memory."""
+    import importlib
+
+    import psutil
+
+    for module in ("gridformer.datasets.preprocess", "zarr"):
+        importlib.import_module(module)
+    return int(psutil.Process().memory_info().rss)
+
+
+def worker_memory_available(client: Any) -> tuple[int, int] | None:
+    """``(available, limit)`` bytes of the tightest worker of ``client``'s cluster.
+
+    ``available`` is the part of the worker memory limit that tasks can use: dask pauses a
+    worker at ``distributed.worker.memory.pause`` (default 80 %) of its limit, and the worker
+    process already holds its libraries (measured on each worker after loading them). None:
+    no client, or workers without a limit.
+    """
     if client is None:
         return None
-    workers = client.scheduler_info().get("workers", {})
-    limits = [int(w.get("memory_limit") or 0) for w in workers.values()]
-    limits = [m for m in limits if m > 0]
-    return min(limits) if limits else None
+    pause = dask.config.get("distributed.worker.memory.pause", 0.8) or 0.95
+    used = client.run(_memory_after_imports)  # {address: bytes}
+    best = None
+    for address, info in client.scheduler_info().get("workers", {}).items():
+        limit = int(info.get("memory_limit") or 0)
+        if limit <= 0:
+            continue
+        available = int(float(pause) * limit) - int(used.get(address, 0))
+        if best is None or available < best[0]:
+            best = (available, limit)
+    return best
 
 
 @contextlib.contextmanager

@@ -26,25 +26,25 @@ from typing import Any
 import dask.array as dsa
 import numpy as np
 import xarray as xr
-from gridformer.datasets._cluster import on_scheduler, worker_memory_limit
+from gridformer.datasets._cluster import on_scheduler, worker_memory_available
 from gridformer.datasets.climate import Standardizer, anomalies, climatology, lat_weights
 from gridformer.datasets.store import FORMAT_VERSION, STORE_ATTR, TokenStore, open_token_store
 
 from gridformer import __version__
 from gridformer.tokenize._patchify import patchify
 
-__all__ = ["TASK_MEMORY_FACTOR", "plan_chunks", "write_token_store"]
+__all__ = ["TASK_MEMORY_FACTOR", "plan_chunks", "token_chunks", "write_token_store"]
 
 # Peak memory of one task in units of its chunk held as float64 (read, anomaly, standardised,
 # stacked, tokenized copies alive at once; measured in tests/datasets/test_store_memory.py)
 TASK_MEMORY_FACTOR = 8
-TARGET_CHUNK_BYTES = 64 * 2**20  # processing chunk when memory allows
+TARGET_CHUNK_BYTES = 16 * 2**20  # processing chunk (as float64) when memory allows
 STORE_CHUNK_BYTES = 2 * 2**20  # zarr chunk along time: what one random item read costs
 _FREQS = ("month", "dayofyear")
 
 
 def plan_chunks(step_bytes: int, token_step_bytes: int, n_time: int, *,
-                memory_limit: int | None, chunk_steps: int | None = None,
+                memory: tuple[int, int] | None, chunk_steps: int | None = None,
                 store_steps: int | None = None) -> tuple[int, int]:
     """Steps per processing chunk and per stored zarr chunk (a divisor of the former).
 
@@ -56,34 +56,41 @@ def plan_chunks(step_bytes: int, token_step_bytes: int, n_time: int, *,
         Bytes of one time step of tokens (float32).
     n_time
         Steps in all.
-    memory_limit
-        Smallest worker memory limit in bytes (None: no limit known).
+    memory
+        ``(available, limit)`` bytes of the tightest worker (see
+        ``worker_memory_available``), or None when no limit is known.
     chunk_steps, store_steps
         Requested sizes (None: chosen here).
 
     Raises
     ------
     ValueError
-        One step (or the requested chunk) needs more than ``memory_limit`` (a task holds about
-        ``TASK_MEMORY_FACTOR`` copies of its chunk), or sizes that are not positive multiples.
+        One step (or the requested chunk) needs more memory than a worker has available (a
+        task holds about ``TASK_MEMORY_FACTOR`` copies of its chunk), or sizes that are not
+        positive multiples.
     """
     for name, value in (("chunk_steps", chunk_steps), ("store_steps", store_steps)):
         if value is not None and (isinstance(value, bool) or int(value) < 1):
             msg = f"{name}={value!r} must be a positive int"
             raise ValueError(msg)
     task = step_bytes * TASK_MEMORY_FACTOR
-    if memory_limit is not None and task > memory_limit:
-        msg = (f"the worker memory limit {memory_limit / 2**20:.1f} MiB is too small for one "
-               f"chunk: a single time step is {step_bytes / 2**20:.2f} MiB as float64 and a task "
-               f"holds about {TASK_MEMORY_FACTOR} copies ({task / 2**20:.1f} MiB); give the "
-               f"workers more memory or select fewer variables")
-        raise ValueError(msg)
-    fits = n_time if memory_limit is None else max(1, memory_limit // task)
-    if chunk_steps is not None and int(chunk_steps) > fits:
-        msg = (f"chunk_steps={chunk_steps} needs about {int(chunk_steps) * task / 2**20:.1f} MiB "
-               f"per task, more than the worker memory limit {memory_limit / 2**20:.1f} MiB; "
-               f"use chunk_steps <= {fits}")
-        raise ValueError(msg)
+    fits = n_time
+    if memory is not None:
+        available, limit = memory
+        where = (f"the worker memory limit {limit / 2**20:.1f} MiB "
+                 f"({max(available, 0) / 2**20:.1f} MiB of it available to tasks)")
+        if task > available:
+            msg = (f"{where} is too small for one chunk: a single time step is "
+                   f"{step_bytes / 2**20:.2f} MiB as float64 and a task holds about "
+                   f"{TASK_MEMORY_FACTOR} copies ({task / 2**20:.1f} MiB); give the workers more "
+                   f"memory or select fewer variables")
+            raise ValueError(msg)
+        fits = max(1, available // task)
+        if chunk_steps is not None and int(chunk_steps) > fits:
+            msg = (f"chunk_steps={chunk_steps} needs about "
+                   f"{int(chunk_steps) * task / 2**20:.1f} MiB per task, more than {where}; "
+                   f"use chunk_steps <= {fits}")
+            raise ValueError(msg)
     store = store_steps or max(1, STORE_CHUNK_BYTES // max(token_step_bytes, 1))
     chunk = chunk_steps or max(1, min(fits, TARGET_CHUNK_BYTES // max(step_bytes, 1)))
     store = min(int(store), int(chunk), n_time)
@@ -93,6 +100,24 @@ def plan_chunks(step_bytes: int, token_step_bytes: int, n_time: int, *,
         msg = f"chunk_steps={chunk_steps} must be a multiple of store_steps={store}"
         raise ValueError(msg)
     return min(int(chunk), n_time), store
+
+
+def token_chunks(data: xr.Dataset, layout: Any, *, client: Any = None,
+                 chunk_steps: int | None = None, store_steps: int | None = None
+                 ) -> tuple[int, int]:
+    """:func:`plan_chunks` for ``data`` cut as ``layout`` says, on ``client``'s workers.
+
+    ``layout`` may also be a patch size (the layout of one step is then made here). Open the
+    files with ``chunks={"time": chunk}`` so that no task reads more than one chunk.
+    """
+    if not hasattr(layout, "n_tokens"):
+        layout = _geometry(data, layout, "end", 0.0)
+    n_var = len(data.data_vars)
+    cells = int(np.prod(layout.grid_shape))
+    token_step = layout.n_tokens * n_var * int(np.prod(layout.patch_size)) * 4
+    return plan_chunks(n_var * cells * 8, token_step, data.sizes["time"],
+                       memory=worker_memory_available(client), chunk_steps=chunk_steps,
+                       store_steps=store_steps)
 
 
 def _time_slice(data: xr.Dataset, span: Sequence[Any] | None, name: str) -> slice:
@@ -270,7 +295,7 @@ def write_token_store(
         Token value of NaN and padding cells; where padding goes (see ``PatchTokenizer``).
     chunk_steps, store_steps
         Steps per processing chunk and per stored zarr chunk (default: sized to the workers'
-        memory limit, about 64 MiB and 2 MiB); see :func:`plan_chunks`.
+        memory, about 16 MiB as float64 and 2 MiB of tokens); see :func:`plan_chunks`.
     client
         A ``distributed.Client`` to run on (default: dask's local scheduler).
     overwrite
@@ -298,11 +323,8 @@ def write_token_store(
     stats_where = _time_slice(data, stats_time, "stats_time")
     layout = _geometry(data, patch_size, pad, fill_value)
     variables = [str(v) for v in data.data_vars]
-    cells = int(np.prod(layout.grid_shape))
-    token_step = layout.n_tokens * len(variables) * int(np.prod(layout.patch_size)) * 4
-    chunk, store = plan_chunks(len(variables) * cells * 8, token_step, data.sizes["time"],
-                               memory_limit=worker_memory_limit(client),
-                               chunk_steps=chunk_steps, store_steps=store_steps)
+    chunk, store = token_chunks(data, layout, client=client, chunk_steps=chunk_steps,
+                                store_steps=store_steps)
     label = [str(v) for v in data["time"].values[[0, -1]]]
     stats_label = [str(v) for v in data["time"].values[[stats_where.start, stats_where.stop - 1]]]
     settings = {"variables": variables, "patch_size": [int(p) for p in layout.patch_size],
