@@ -1,4 +1,4 @@
-"""``gridformer train`` on a token store: 1 process == 2 torchrun processes on the same global batch."""
+"""`gridformer train` on a token store: 2 torchrun processes == 1 process, same global batch."""
 
 from __future__ import annotations
 
