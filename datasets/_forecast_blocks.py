@@ -9,6 +9,7 @@ each variable's own dim order). Items from both paths are equal (tested).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -90,6 +91,7 @@ class ForecastBlocks:
         budget = cache_bytes // 4 if chunk_edges else min(cache_bytes // 4, _IN_MEMORY_BLOCK_BYTES)
         max_steps = max(1, budget // max(frame_bytes, 1))
         self.edges = block_edges(n_time, sorted(chunk_edges) or None, max_steps)
+        self._edges = self.edges.tolist()  # for bisect: a Python search per item is faster
         self.cache = BlockCache(cache_bytes)
 
     def block_of(self, steps: np.ndarray | int) -> np.ndarray:
@@ -97,11 +99,12 @@ class ForecastBlocks:
         return np.searchsorted(self.edges, steps, side="right") - 1
 
     def _block(self, step: int) -> tuple[dict[str, Any], int]:
-        b = int(self.block_of(step))
-        return self.cache.get(b, self._load), int(self.edges[b])
+        b = bisect.bisect_right(self._edges, step) - 1
+        return self.cache.get(b, self._load), self._edges[b]
 
     def gather(self, names: Sequence[str], steps: Iterable[int]) -> np.ndarray | torch.Tensor:
         """The channels (cells ``(C, *S)``, NaN kept) or tokens ``(N, D)`` of ``steps``."""
+        steps = list(steps)
         located = [self._block(t) for t in steps]
         parts = []
         for name in names:
@@ -109,11 +112,13 @@ class ForecastBlocks:
                       for (block, start), t in zip(located, steps, strict=True)]
             if self.tokenizer is None:
                 parts.append(self.channels[name].cells(np.stack(frames)))  # (W * c, *S)
+            elif len(frames) == 1:  # one step: the frame's (c, P) order is the item's
+                parts.append(frames[0].reshape(frames[0].shape[0], -1))  # (N, c * P), a view
             else:
                 parts.append(self.channels[name].tokens(torch.stack(frames)))  # (N, W * c * P)
         if self.tokenizer is None:
             return np.concatenate(parts, axis=0)  # (C, *S), dtypes promoted as in the slow path
-        return torch.cat(parts, dim=1)  # (N, D)
+        return parts[0].clone() if len(parts) == 1 else torch.cat(parts, dim=1)  # (N, D), a copy
 
     def weight(self, step: int) -> torch.Tensor:
         """Latitude weights of the target at ``step``: ``(*S)`` or ``(N,)``."""

@@ -10,6 +10,7 @@ stored zarr chunks, each read once and cached (see :mod:`gridformer.datasets._bl
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import os
 from collections.abc import Sequence
@@ -110,6 +111,8 @@ class TokenStoreDataset(Dataset):
         step_bytes = self.store.n_tokens * (self.store.n_features * 4 + 5)
         max_steps = max(chunk, (cache_bytes // 4 // step_bytes) // chunk * chunk)
         self.edges = block_edges(self.store.n_time, chunk_edges, max_steps)
+        self._edges = self.edges.tolist()
+        self._all = [self.store.feature_slices[v] for v in self.store.variables]
         self.cache = BlockCache(cache_bytes)
 
     def __len__(self) -> int:
@@ -135,11 +138,13 @@ class TokenStoreDataset(Dataset):
         return block
 
     def _frame(self, name: str, step: int) -> np.ndarray:
-        b = int(np.searchsorted(self.edges, step, side="right") - 1)
-        return self.cache.get(b, self._load)[name][step - int(self.edges[b])]
+        b = bisect.bisect_right(self._edges, step) - 1
+        return self.cache.get(b, self._load)[name][step - self._edges[b]]
 
     def _features(self, steps: range, slices: list[slice]) -> torch.Tensor:
         """``(N, D)``: for each variable, its cells of each step (variable, step, cell)."""
+        if len(steps) == 1 and slices == self._all:  # one step of every variable: the frame
+            return torch.from_numpy(self._frame("tokens", steps[0]).copy())
         frames = np.stack([self._frame("tokens", t) for t in steps])  # (W, N, F)
         parts = [frames[:, :, s].transpose(1, 0, 2).reshape(frames.shape[1], -1)
                  for s in slices]  # (N, W * P) each
