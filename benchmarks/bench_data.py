@@ -36,15 +36,15 @@ try:
     import pandas as pd
     import torch
     import xarray as xr
-    from torch.utils.data import DataLoader
-
-    from gridformer import PatchTokenizer
     from gridformer.datasets import (
         ForecastDataset,
         TokenStoreDataset,
         open_dataset,
         write_token_store,
     )
+    from torch.utils.data import DataLoader
+
+    from gridformer import PatchTokenizer
 except ImportError as error:  # run with a Python that lacks the package
     sys.exit(f"{error}: run `make install` and `source .venv/bin/activate` first "
              f"(or use .venv/bin/python); this is {sys.executable}")
@@ -96,8 +96,8 @@ def xbatcher_pairs(path: Path) -> int:
                                     batch_dims={"time": BATCH})
     n = 0
     for x, y in zip(x_gen, y_gen, strict=True):
-        xt, yt = torch.as_tensor(x.values), torch.as_tensor(y.values)
-        n += xt.shape[0]
+        pair = torch.as_tensor(x.values), torch.as_tensor(y.values)
+        n += pair[0].shape[0]
     ds.close()
     return n
 

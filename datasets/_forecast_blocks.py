@@ -9,8 +9,7 @@ each variable's own dim order). Items from both paths are equal (tested).
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,24 +43,26 @@ class _Channels:
     sizes: tuple[int, ...]  # the other non-spatial dims' sizes, in order
 
     def cells(self, stacked: np.ndarray) -> np.ndarray:
-        """``(W, c, *S)`` frames -> ``(W * c, *S)`` channels in the variable's dim order."""
-        w, spatial = stacked.shape[0], stacked.shape[2:]
+        """``(B, W, c, *S)`` frames -> ``(B, W * c, *S)`` channels in the variable's dim order."""
+        b, w, spatial = stacked.shape[0], stacked.shape[1], stacked.shape[3:]
         if self.k == 0 or not self.sizes:
-            return stacked.reshape(-1, *spatial)
+            return stacked.reshape(b, -1, *spatial)
         n = len(self.sizes)
-        a = stacked.reshape(w, *self.sizes, *spatial)  # (W, *o, *S)
-        perm = [*range(1, self.k + 1), 0, *range(self.k + 1, n + 1), *range(n + 1, a.ndim)]
-        return a.transpose(perm).reshape(-1, *spatial)
+        a = stacked.reshape(b, w, *self.sizes, *spatial)  # (B, W, *o, *S)
+        perm = [0, *range(2, 2 + self.k), 1, *range(2 + self.k, 2 + n), *range(2 + n, a.ndim)]
+        return a.transpose(perm).reshape(b, -1, *spatial)
 
     def tokens(self, stacked: torch.Tensor) -> torch.Tensor:
-        """``(W, N, c, P)`` frames -> ``(N, W * c * P)`` features in the per-item order."""
-        w, n_tok, _, p = stacked.shape
+        """``(B, W, N, c, P)`` frames -> ``(B, N, W * c * P)`` features in the per-item order."""
+        b, w, n_tok, _, p = stacked.shape
+        if w == 1:  # one step: the frame's (c, P) order is the item's
+            return stacked.reshape(b, n_tok, -1)
         if self.k == 0 or not self.sizes:
-            return stacked.permute(1, 0, 2, 3).reshape(n_tok, -1)  # (N, W, c, P) flattened
+            return stacked.permute(0, 2, 1, 3, 4).reshape(b, n_tok, -1)  # (B, N, W, c, P)
         n = len(self.sizes)
-        a = stacked.reshape(w, n_tok, *self.sizes, p)  # (W, N, *o, P)
-        perm = [1, *range(2, 2 + self.k), 0, *range(2 + self.k, 2 + n), 2 + n]
-        return a.permute(perm).reshape(n_tok, -1)
+        a = stacked.reshape(b, w, n_tok, *self.sizes, p)  # (B, W, N, *o, P)
+        perm = [0, 2, *range(3, 3 + self.k), 1, *range(3 + self.k, 3 + n), 3 + n]
+        return a.permute(perm).reshape(b, n_tok, -1)
 
 
 class ForecastBlocks:
@@ -91,39 +92,51 @@ class ForecastBlocks:
         budget = cache_bytes // 4 if chunk_edges else min(cache_bytes // 4, _IN_MEMORY_BLOCK_BYTES)
         max_steps = max(1, budget // max(frame_bytes, 1))
         self.edges = block_edges(n_time, sorted(chunk_edges) or None, max_steps)
-        self._edges = self.edges.tolist()  # for bisect: a Python search per item is faster
+        self._edges = self.edges.tolist()
         self.cache = BlockCache(cache_bytes)
 
     def block_of(self, steps: np.ndarray | int) -> np.ndarray:
         """Block index of each time step."""
         return np.searchsorted(self.edges, steps, side="right") - 1
 
-    def _block(self, step: int) -> tuple[dict[str, Any], int]:
-        b = bisect.bisect_right(self._edges, step) - 1
-        return self.cache.get(b, self._load), self._edges[b]
+    def _frames(self, key: str | None, names: Sequence[str | None], steps: np.ndarray
+                ) -> dict[Any, Any]:
+        """Frames of ``steps`` (flat) per name, gathered block by block: ``(S, ...)`` each."""
+        where = self.block_of(steps)
+        out: dict[Any, Any] = {}
+        for b in np.unique(where).tolist():
+            sel = np.flatnonzero(where == b)
+            block = self.cache.get(b, self._load)
+            offsets = steps[sel] - self._edges[b]
+            for name in names:
+                arr = block[key][name] if key else block["weight"]
+                if name not in out:
+                    empty = np.empty if isinstance(arr, np.ndarray) else torch.empty
+                    out[name] = empty((steps.size, *arr.shape[1:]), dtype=arr.dtype)
+                if isinstance(arr, np.ndarray):
+                    out[name][sel] = arr[offsets]
+                else:
+                    out[name][torch.from_numpy(sel)] = arr[torch.from_numpy(offsets)]
+        return out
 
-    def gather(self, names: Sequence[str], steps: Iterable[int]) -> np.ndarray | torch.Tensor:
-        """The channels (cells ``(C, *S)``, NaN kept) or tokens ``(N, D)`` of ``steps``."""
-        steps = list(steps)
-        located = [self._block(t) for t in steps]
+    def gather(self, names: Sequence[str], steps: np.ndarray) -> np.ndarray | torch.Tensor:
+        """Channels ``(B, C, *S)`` (NaN kept) or tokens ``(B, N, D)`` of ``steps`` ``(B, W)``."""
+        b, w = steps.shape
+        frames = self._frames("frames", names, steps.ravel())
         parts = []
         for name in names:
-            frames = [block["frames"][name][t - start]
-                      for (block, start), t in zip(located, steps, strict=True)]
+            stacked = frames[name].reshape(b, w, *frames[name].shape[1:])
             if self.tokenizer is None:
-                parts.append(self.channels[name].cells(np.stack(frames)))  # (W * c, *S)
-            elif len(frames) == 1:  # one step: the frame's (c, P) order is the item's
-                parts.append(frames[0].reshape(frames[0].shape[0], -1))  # (N, c * P), a view
+                parts.append(self.channels[name].cells(stacked))  # (B, W * c, *S)
             else:
-                parts.append(self.channels[name].tokens(torch.stack(frames)))  # (N, W * c * P)
+                parts.append(self.channels[name].tokens(stacked))  # (B, N, W * c * P)
         if self.tokenizer is None:
-            return np.concatenate(parts, axis=0)  # (C, *S), dtypes promoted as in the slow path
-        return parts[0].clone() if len(parts) == 1 else torch.cat(parts, dim=1)  # (N, D), a copy
+            return np.concatenate(parts, axis=1)  # dtypes promoted as in the per-item path
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
 
-    def weight(self, step: int) -> torch.Tensor:
-        """Latitude weights of the target at ``step``: ``(*S)`` or ``(N,)``."""
-        block, start = self._block(step)
-        return block["weight"][step - start].clone()
+    def weight(self, steps: np.ndarray) -> torch.Tensor:
+        """Latitude weights of the targets at ``steps`` ``(B,)``: ``(B, *S)`` or ``(B, N)``."""
+        return self._frames(None, [None], steps)[None]
 
     def _load(self, b: int) -> dict[str, Any]:
         """Read block ``b`` once and convert each variable into frames."""

@@ -352,7 +352,8 @@ def write_token_store(
                 for v in variables:
                     out[f"climatology_{v}"] = clim[v].astype(np.float32)
             out.attrs[STORE_ATTR] = _meta(settings, stats, layout)
-            encoding = {"tokens": {"chunks": (store, layout.n_tokens, out.sizes["feature"])},
+            encoding = {"tokens": {"chunks": (store, layout.n_tokens, out.sizes["feature"]),
+                                   "compressors": None},  # float tokens barely compress
                         "valid": {"chunks": (store, layout.n_tokens)}}
             if "weight" in out:
                 encoding["weight"] = {"chunks": (store, layout.n_tokens)}

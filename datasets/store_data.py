@@ -10,7 +10,6 @@ stored zarr chunks, each read once and cached (see :mod:`gridformer.datasets._bl
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import os
 from collections.abc import Sequence
@@ -137,27 +136,41 @@ class TokenStoreDataset(Dataset):
             block["weight"] = self.store.read("weight", a, e)  # (T_b, N)
         return block
 
-    def _frame(self, name: str, step: int) -> np.ndarray:
-        b = bisect.bisect_right(self._edges, step) - 1
-        return self.cache.get(b, self._load)[name][step - self._edges[b]]
+    def _frames(self, name: str, steps: np.ndarray) -> np.ndarray:
+        """Stored ``name`` at ``steps`` (any shape), gathered block by block (a new array)."""
+        flat = steps.ravel()
+        where = np.searchsorted(self.edges, flat, side="right") - 1
+        out = None
+        for b in np.unique(where).tolist():
+            sel = np.flatnonzero(where == b)
+            block = self.cache.get(b, self._load)[name]
+            if out is None:
+                out = np.empty((flat.size, *block.shape[1:]), dtype=block.dtype)
+            out[sel] = block[flat[sel] - self._edges[b]]
+        return out.reshape(*steps.shape, *out.shape[1:])
 
-    def _features(self, steps: range, slices: list[slice]) -> torch.Tensor:
-        """``(N, D)``: for each variable, its cells of each step (variable, step, cell)."""
-        if len(steps) == 1 and slices == self._all:  # one step of every variable: the frame
-            return torch.from_numpy(self._frame("tokens", steps[0]).copy())
-        frames = np.stack([self._frame("tokens", t) for t in steps])  # (W, N, F)
-        parts = [frames[:, :, s].transpose(1, 0, 2).reshape(frames.shape[1], -1)
-                 for s in slices]  # (N, W * P) each
-        return torch.from_numpy(np.concatenate(parts, axis=1))
+    def _features(self, steps: np.ndarray, slices: list[slice]) -> np.ndarray:
+        """``(B, N, D)`` from steps ``(B, W)``: per variable, its cells of each step."""
+        frames = self._frames("tokens", steps)  # (B, W, N, F)
+        if steps.shape[1] == 1 and slices == self._all:  # one step of every variable
+            return frames[:, 0]
+        b, _, n_tok = frames.shape[:3]
+        parts = [frames[..., s].transpose(0, 2, 1, 3).reshape(b, n_tok, -1)
+                 for s in slices]  # (B, N, W * P) each
+        return np.concatenate(parts, axis=2)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
-        t0 = int(self.starts[index])
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, ...]]:
+        """Items ``indices`` gathered together (``DataLoader`` fetches whole batches so)."""
+        t0 = self.starts[np.asarray(indices, dtype=np.int64)]  # (B,)
         target = t0 + self.window - 1 + self.lead
-        out = [self._features(range(t0, t0 + self.window), self._in),
-               self._features(range(target, target + 1), self._out)]
+        out = [torch.from_numpy(self._features(t0[:, None] + np.arange(self.window), self._in)),
+               torch.from_numpy(self._features(target[:, None], self._out))]
         if self.lat_weighted:
-            out.append(torch.from_numpy(self._frame("weight", target).copy()))  # (N,)
-        return tuple(out)
+            out.append(torch.from_numpy(self._frames("weight", target)))  # (B, N)
+        return list(zip(*(t.unbind(0) for t in out), strict=True))
 
     def with_valid_rows(self) -> Any:
         """:attr:`layout` whose ``valid`` has one row per item (for ``fit``'s batch masks);

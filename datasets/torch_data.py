@@ -135,19 +135,24 @@ class ForecastDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         if self._blocks is None:
             return self._read_item(index)
-        t0 = int(self.starts[index])
-        x = self._blocks.gather(self.inputs, range(t0, t0 + self.window))
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, ...]]:
+        """Items ``indices`` gathered together (``DataLoader`` fetches whole batches so)."""
+        if self._blocks is None:
+            return [self._read_item(i) for i in indices]
+        t0 = self.starts[np.asarray(indices, dtype=np.int64)]  # (B,)
         target = t0 + self.window - 1 + self.lead
-        y = self._blocks.gather(self.targets, range(target, target + 1))
+        x = self._blocks.gather(self.inputs, t0[:, None] + np.arange(self.window))
+        y = self._blocks.gather(self.targets, target[:, None])
         if self.tokenizer is None:
-            out = [
-                torch.from_numpy(np.nan_to_num(a, nan=self.fill_value)).float() for a in (x, y)
-            ]
-        else:
+            out = [torch.from_numpy(np.nan_to_num(a, nan=self.fill_value)).float()
+                   for a in (x, y)]  # (B, C, *S)
+        else:  # (B, N, D), gathered into new tensors (never views of the cache)
             out = [x.to(self._dtypes[0]), y.to(self._dtypes[1])]
         if self.lat_weighted:
-            out.append(self._blocks.weight(target))
-        return tuple(out)
+            out.append(self._blocks.weight(target))  # (B, *S) or (B, N)
+        return list(zip(*(t.unbind(0) for t in out), strict=True))
 
     # ---------------------------------------------------------------- the per-item slow path
     def _stack(self, block: xr.Dataset, names: list[str], steps: slice | int) -> xr.DataArray:

@@ -56,6 +56,10 @@ def test_block_items_equal_per_item_items(chunks, tokenized):
             assert u.dtype == v.dtype
             assert u.shape == v.shape
             assert torch.equal(u, v)
+    order = [7, 0, 9, 3, 3, 5]  # a batch across blocks, as a DataLoader fetches it
+    batch = next(iter(DataLoader(fast, batch_size=6, sampler=order)))
+    for field, column in enumerate(batch):
+        assert torch.equal(column, torch.stack([slow[i][field] for i in order]))
 
 
 def test_channel_order_follows_each_variable_dim_order():
