@@ -52,17 +52,23 @@ class _Channels:
         perm = [0, *range(2, 2 + self.k), 1, *range(2 + self.k, 2 + n), *range(2 + n, a.ndim)]
         return a.transpose(perm).reshape(b, -1, *spatial)
 
-    def tokens(self, stacked: torch.Tensor) -> torch.Tensor:
-        """``(B, W, N, c, P)`` frames -> ``(B, N, W * c * P)`` features in the per-item order."""
+    def tokens(self, stacked: Any) -> Any:
+        """``(B, W, N, c, P)`` frames -> ``(B, N, W * c * P)`` features in the per-item order.
+
+        NumPy arrays or (bfloat16) tensors alike.
+        """
         b, w, n_tok, _, p = stacked.shape
         if w == 1:  # one step: the frame's (c, P) order is the item's
             return stacked.reshape(b, n_tok, -1)
         if self.k == 0 or not self.sizes:
-            return stacked.permute(0, 2, 1, 3, 4).reshape(b, n_tok, -1)  # (B, N, W, c, P)
-        n = len(self.sizes)
-        a = stacked.reshape(b, w, n_tok, *self.sizes, p)  # (B, W, N, *o, P)
-        perm = [0, 2, *range(3, 3 + self.k), 1, *range(3 + self.k, 3 + n), 3 + n]
-        return a.permute(perm).reshape(b, n_tok, -1)
+            perm = [0, 2, 1, 3, 4]  # (B, N, W, c, P)
+        else:
+            n = len(self.sizes)
+            stacked = stacked.reshape(b, w, n_tok, *self.sizes, p)  # (B, W, N, *o, P)
+            perm = [0, 2, *range(3, 3 + self.k), 1, *range(3 + self.k, 3 + n), 3 + n]
+        moved = stacked.permute(perm) if isinstance(stacked, torch.Tensor) else (
+            stacked.transpose(perm))
+        return moved.reshape(b, n_tok, -1)
 
 
 class ForecastBlocks:
@@ -113,7 +119,7 @@ class ForecastBlocks:
                 if name not in out:
                     empty = np.empty if isinstance(arr, np.ndarray) else torch.empty
                     out[name] = empty((steps.size, *arr.shape[1:]), dtype=arr.dtype)
-                if isinstance(arr, np.ndarray):
+                if isinstance(arr, np.ndarray):  # NumPy: no thread pool for small copies
                     out[name][sel] = arr[offsets]
                 else:
                     out[name][torch.from_numpy(sel)] = arr[torch.from_numpy(offsets)]
@@ -132,11 +138,12 @@ class ForecastBlocks:
                 parts.append(self.channels[name].tokens(stacked))  # (B, N, W * c * P)
         if self.tokenizer is None:
             return np.concatenate(parts, axis=1)  # dtypes promoted as in the per-item path
-        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
+        parts = [torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in parts]
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)  # promoted alike
 
     def weight(self, steps: np.ndarray) -> torch.Tensor:
         """Latitude weights of the targets at ``steps`` ``(B,)``: ``(B, *S)`` or ``(B, N)``."""
-        return self._frames(None, [None], steps)[None]
+        return torch.from_numpy(self._frames(None, [None], steps)[None])
 
     def _load(self, b: int) -> dict[str, Any]:
         """Read block ``b`` once and convert each variable into frames."""
@@ -152,13 +159,16 @@ class ForecastBlocks:
         weight = self._weights(blk) if self.lat_weighted else None
         return {"frames": frames, "weight": weight}
 
-    def _tokens(self, arr: np.ndarray) -> torch.Tensor:
+    def _tokens(self, arr: np.ndarray) -> Any:
         """Cells ``(T_b, c, *S)`` -> tokens ``(T_b, N, c, P)`` (NaN and padding: fill value)."""
         tokens, _ = self.tokenizer.encode(arr, dims=("frame", "channel", *self.spatial),
                                           channel_dim="channel", periodic=False)  # (T_b, N, c*P)
-        return tokens.reshape(*tokens.shape[:2], arr.shape[1], -1)
+        tokens = tokens.reshape(*tokens.shape[:2], arr.shape[1], -1)
+        # gathers run in NumPy: torch's intra-op threads made each small copy ~1000x slower
+        # on a busy 2-core machine (measured); NumPy has no bfloat16, so those stay tensors
+        return tokens if tokens.dtype == torch.bfloat16 else tokens.numpy()
 
-    def _weights(self, blk: xr.Dataset) -> torch.Tensor:
+    def _weights(self, blk: xr.Dataset) -> np.ndarray:
         """cos(lat) weights, 0 where any target channel is NaN: ``(T_b, *S)`` or ``(T_b, N)``."""
         valid = None
         for name in self.targets:
@@ -168,7 +178,7 @@ class ForecastBlocks:
             valid = ok if valid is None else valid & ok
         cells = (lat_weights(blk["lat"]) * valid).transpose(self.time_dim, *self.spatial).values
         if self.tokenizer is None:
-            return torch.from_numpy(cells).float()  # (T_b, *S)
+            return cells.astype(np.float32)  # (T_b, *S)
         tw, _ = weight_tokenizer(self.tokenizer, self.spatial).encode(
             cells, dims=("frame", *self.spatial), periodic=False)  # (T_b, N, P)
-        return torch.nan_to_num(tw.nanmean(-1)).float()  # (T_b, N)
+        return torch.nan_to_num(tw.nanmean(-1)).float().numpy()  # (T_b, N)
