@@ -105,11 +105,11 @@ class TokenStoreDataset(Dataset):
         if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 1:
             msg = f"cache_bytes={cache_bytes!r} must be a positive int"
             raise ValueError(msg)
-        chunk_edges = np.cumsum((0, *self.store.time_chunks)).tolist()
+        # blocks of whole stored chunks, up to a quarter of the cache: few reads, each large
         chunk = self.store.time_chunks[0]
         step_bytes = self.store.n_tokens * (self.store.n_features * 4 + 5)
         max_steps = max(chunk, (cache_bytes // 4 // step_bytes) // chunk * chunk)
-        self.edges = block_edges(self.store.n_time, chunk_edges, max_steps)
+        self.edges = block_edges(self.store.n_time, None, max_steps)
         self._edges = self.edges.tolist()
         self._all = [self.store.feature_slices[v] for v in self.store.variables]
         self.cache = BlockCache(cache_bytes)
