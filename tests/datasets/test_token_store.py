@@ -16,7 +16,7 @@ from gridformer.datasets import (
     open_token_store,
     write_token_store,
 )
-from gridformer.datasets.preprocess import plan_chunks
+from gridformer.datasets.preprocess import TASK_MEMORY_FACTOR, plan_chunks
 
 from gridformer import PatchTokenizer, __version__
 
@@ -194,17 +194,18 @@ def _fail_on_third_chunk(block: np.ndarray, block_info=None) -> np.ndarray:
 
 
 def test_chunk_plan_follows_the_memory_limit():
-    mib = 2**20
-    # one step: 1 MiB as float64, a task ~8 copies: 64 MiB available fit 8 steps
-    assert plan_chunks(mib, mib // 4, 1000, memory=(64 * mib, 100 * mib)) == (8, 8)
+    mib, f = 2**20, TASK_MEMORY_FACTOR
+    # one step: 1 MiB as float64, a task needs f of them: 8 f MiB available fit 8 steps
+    assert plan_chunks(mib, mib // 4, 1000, memory=(8 * f * mib, 10 * f * mib)) == (8, 8)
     assert plan_chunks(mib, mib // 4, 1000, memory=None, store_steps=4) == (16, 4)
-    with pytest.raises(ValueError, match=r"the worker memory limit 10.0 MiB \(4.0 MiB of it "
-                                         r"available to tasks\) is too small for one chunk: a "
-                                         r"single time step is 1.00 MiB"):
+    with pytest.raises(ValueError, match=rf"the worker memory limit 10.0 MiB \(4.0 MiB of it "
+                                         rf"available to tasks\) is too small for one chunk: a "
+                                         rf"single time step is 1.00 MiB .* \({f}.0 MiB\)"):
         plan_chunks(mib, mib // 4, 1000, memory=(4 * mib, 10 * mib))
-    with pytest.raises(ValueError, match=r"chunk_steps=16 needs about 128.0 MiB per task, more "
-                                         r"than the worker memory limit 100.0 MiB \(64.0 MiB of "
-                                         r"it available to tasks\); use chunk_steps <= 8"):
-        plan_chunks(mib, mib // 4, 1000, memory=(64 * mib, 100 * mib), chunk_steps=16)
+    with pytest.raises(ValueError, match=rf"chunk_steps=16 needs about {16 * f}.0 MiB per task, "
+                                         rf"more than the worker memory limit {10 * f}.0 MiB "
+                                         rf"\({8 * f}.0 MiB of it available to tasks\); use "
+                                         rf"chunk_steps <= 8"):
+        plan_chunks(mib, mib // 4, 1000, memory=(8 * f * mib, 10 * f * mib), chunk_steps=16)
     with pytest.raises(ValueError, match="chunk_steps=6 must be a multiple of store_steps=4"):
         plan_chunks(mib, mib // 4, 1000, memory=None, chunk_steps=6, store_steps=4)
