@@ -37,7 +37,7 @@ __all__ = ["TASK_MEMORY_FACTOR", "plan_chunks", "token_chunks", "write_token_sto
 
 # Worker memory per chunk (held as float64) that the pipeline needs above the worker's own
 # baseline: the read, anomaly, standardised, stacked and tokenized copies of a task plus the
-# chunks dask keeps in flight. Measured: 315 MB over a 150 MB baseline with 15.8 MB chunks
+# chunks dask keeps in flight. Measured: 303-319 MB over a 143-150 MB baseline with 15-16 MB chunks
 # (tests/datasets/test_store_memory.py, one worker, one thread), so 20.
 TASK_MEMORY_FACTOR = 20
 TARGET_CHUNK_BYTES = 16 * 2**20  # processing chunk (as float64) when memory allows
