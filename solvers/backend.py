@@ -46,13 +46,20 @@ class NumbaBackend:
         Run many steps per call with the kernels of :mod:`.fused` (default). ``False`` keeps
         one Python-level step at a time with :mod:`.kernels` (the reference the fused path is
         tested against).
+    driver
+        ``"auto"`` (row-parallel for fewer samples than numba threads on grids of at least
+        ``ROWS_MIN_CELLS`` cells, else sample-parallel), ``"samples"`` or ``"rows"``.
     """
 
     name = "numba"
     xp = np
 
-    def __init__(self, fused: bool = True) -> None:
+    def __init__(self, fused: bool = True, driver: str = "auto") -> None:
+        if driver not in ("auto", "samples", "rows"):
+            msg = f"driver={driver!r} is not one of 'auto', 'samples', 'rows'"
+            raise ValueError(msg)
         self.fused = fused
+        self.driver = driver
 
     def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
         return np.zeros(shape, dtype=np.float64)
@@ -103,10 +110,10 @@ class NumbaBackend:
         frames_v = frames.get("v", frames_u)
         n_samples, yp, xp = u_lv[0].shape
         cells = (yp - 2 * spec.gy) * (xp - 2 * spec.gx)
-        threads = numba.get_num_threads()
-        driver = fused.run_samples
-        if n_samples < threads and cells >= ROWS_MIN_CELLS:
-            driver = fused.run_rows
+        rows = self.driver == "rows" or (
+            self.driver == "auto" and n_samples < numba.get_num_threads()
+            and cells >= ROWS_MIN_CELLS)
+        driver = fused.run_rows if rows else fused.run_samples
         blown = np.full(n_samples, -1, dtype=np.int64)
         driver(u_lv, v_lv, frames_u, frames_v, spec, int(n_steps), int(step0), blown)
         for bufs in levels.values():
