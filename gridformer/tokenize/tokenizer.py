@@ -265,7 +265,7 @@ class PatchTokenizer:
         if missing is None:  # no NaN: a token is valid unless it is all padding
             spans = (n_time, *geometry.grid_shape)
             by_padding = padding_valid(spans, (t_patch, *patch), (t_pad, *pads))  # (N,)
-            valid = torch.from_numpy(by_padding).expand(tokens.shape[0], -1).clone()  # (B, N)
+            valid = torch.from_numpy(np.repeat(by_padding[None], tokens.shape[0], axis=0))
         else:
             valid = ~torch.from_numpy(missing.all(axis=-1))  # (B, N)
         source = _source_info(
