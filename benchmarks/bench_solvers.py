@@ -11,7 +11,8 @@
 * advection (upwind), Burgers (Godunov), Fisher-KPP and Gray-Scott reaction-diffusion on
   8 x 256 x 256: gridformer's numba path vs the same solve with plain numpy array expressions.
 
-With ``device="cuda"`` the batch case runs on the GPU (torch, float64) against a device copy.
+With ``device="cuda"`` the batch case runs on the GPU (torch, float64) against a device copy,
+and again with 512 x 512 fields.
 
 Run alone, it compares the backends side by side (numba, numpy, torch on CPU) and prints JSON.
 After ``make demo`` and ``source .venv/bin/activate``::
@@ -114,10 +115,11 @@ def _copy_kernel():
     return parallel_copy
 
 
-def _batch_vs_bandwidth(quick: bool, repeats: int, device: str) -> dict[str, Any]:
-    """64 x 128 x 128 heat against a streaming copy of the same buffer bytes."""
-    samples, n = 64, 128
-    steps = 100 if quick else 1000
+def _batch_vs_bandwidth(quick: bool, repeats: int, device: str, n: int = 128,
+                        steps: int = 1000) -> dict[str, Any]:
+    """64 x n x n heat against a streaming copy of the same buffer bytes."""
+    samples = 64
+    steps = steps // 10 if quick else steps
     u0 = np.random.default_rng(1).standard_normal((samples, n, n))
     shape = (samples, n + 2, n + 2)  # the solver's buffers, ghost cells included
 
@@ -148,7 +150,8 @@ def _batch_vs_bandwidth(quick: bool, repeats: int, device: str) -> dict[str, Any
 
         def device_copy() -> None:
             dst_t.copy_(src_t)
-            torch.cuda.synchronize()
+            if src_t.is_cuda:
+                torch.cuda.synchronize()
 
         peer_name = "torch device copy"
         peer_times = time_calls(device_copy, repeats * 5)
@@ -159,7 +162,7 @@ def _batch_vs_bandwidth(quick: bool, repeats: int, device: str) -> dict[str, Any
     # both sides as seconds per million cell updates, so that row() turns them into rates
     per_update_bound = [s / (2 * nbytes / 16 / MEGA) for s in peer_times]
     per_update = [s / (samples * n * n * steps / MEGA) for s in mine]
-    result = row(f"heat batch 64x128x128 float64 ({device}) vs memory-bandwidth bound",
+    result = row(f"heat batch 64x{n}x{n} float64 ({device}) vs memory-bandwidth bound",
                  ours=per_update, peer=f"bandwidth bound ({peer_name} of the same "
                  f"{nbytes / 2**20:.1f} MiB, read + write)", theirs=per_update_bound,
                  work=1.0, units="M cell-updates/s", target=0.5, steps=steps)
@@ -211,6 +214,8 @@ def run(*, quick: bool = False, device: str = "cpu") -> dict[str, Any]:
     results.append(_batch_vs_bandwidth(quick, repeats, device))
     if device == "cpu":
         results.extend(_other_equations(quick, repeats))
+    else:  # larger fields: the per-step kernel launches weigh less
+        results.append(_batch_vs_bandwidth(quick, repeats, device, n=512, steps=200))
     return {"name": "solvers", "results": results,
             "settings": {"quick": quick, "repeats": repeats, "device": device,
                          "dtype": "float64"}}
