@@ -145,7 +145,8 @@ def _batch_vs_bandwidth(quick: bool, repeats: int, device: str, n: int = 128,
     else:
         import torch
 
-        src_t = torch.randn(shape, dtype=torch.float64, device=device)
+        on = "cpu" if device == "torch-cpu" else device  # "torch-cpu": the torch code on CPU
+        src_t = torch.randn(shape, dtype=torch.float64, device=on)
         dst_t = torch.empty_like(src_t)
 
         def device_copy() -> None:
