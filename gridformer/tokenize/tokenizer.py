@@ -54,6 +54,8 @@ from gridformer.tokenize.layout import TokenLayout
 
 __all__ = ["PatchTokenizer"]
 
+_NUMPY_DTYPES = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
+
 Data = xr.DataArray | xr.Dataset | np.ndarray | torch.Tensor
 
 
@@ -318,12 +320,16 @@ class PatchTokenizer:
         """
         patch = (geometry.time_patch, *geometry.patch_size)
         shape = (int(np.prod(batch_shape)), geometry.n_tokens, n_channels * int(np.prod(patch)))
-        # NumPy has no bfloat16: such tokens are filled as float32 (exact for bfloat16 data)
+        # NumPy has no bfloat16: such tokens are filled as float32 (exact for bfloat16 data).
+        # The buffer is a NumPy array shared with the tensor: NumPy asks Linux for huge pages
+        # for large arrays, so first writes fault 2 MiB pages instead of 4 KiB ones (several
+        # times faster than into torch.empty's memory).
         buffer_dtype = torch.float32 if dtype == torch.bfloat16 else dtype
-        tokens = torch.empty(shape, dtype=buffer_dtype)  # (B, N, D)
+        buffer = np.empty(shape, dtype=_NUMPY_DTYPES[buffer_dtype])  # (B, N, D)
+        tokens = torch.from_numpy(buffer)
         missing = fill_tokens(
             arr,
-            tokens.numpy(),
+            buffer,
             batch_shape,
             n_channels,
             geometry.n_time,
