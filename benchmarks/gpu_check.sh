@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU check: the GPU-marked tests and the CUDA benchmarks, in one go, printing JSON.
 #
-#   bash benchmarks/gpu_check.sh [OUT_DIR]      (OUT_DIR defaults to $OUT, else ./gpu_check)
+#   bash benchmarks/gpu_check.sh [OUT_DIR]      (OUT_DIR defaults to $OUT, else a new temp dir)
 #
 # Installs nothing (the GPU machine may have no internet): it uses the first Python that
 # imports torch with CUDA ($PYTHON, .venv/bin/python, python3, python). If gridformer is not
@@ -13,7 +13,7 @@
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT_DIR="${1:-${OUT:-$REPO/gpu_check}}"
+OUT_DIR="${1:-${OUT:-$(mktemp -d)}}"
 mkdir -p "$OUT_DIR"
 cd "$REPO"
 
