@@ -29,6 +29,8 @@ def _run_module(name: str, quick: bool, device: str) -> dict[str, Any]:
         module = importlib.import_module(f"benchmarks.{name}")
     except ImportError as error:
         return {"name": name, "skipped": f"cannot import benchmarks.{name}: {error}"}
+    except SystemExit as error:  # a module's own "cannot import ..." exit (bench_data)
+        return {"name": name, "skipped": f"cannot import benchmarks.{name}: {error}"}
     kwargs: dict[str, Any] = {"quick": quick}
     if "device" in inspect.signature(module.run).parameters:
         kwargs["device"] = device
@@ -36,7 +38,11 @@ def _run_module(name: str, quick: bool, device: str) -> dict[str, Any]:
         return {"name": name, "skipped": f"benchmarks.{name} runs on the CPU only"}
     before = load_average()
     start = time.perf_counter()
-    report = module.run(**kwargs)
+    try:
+        report = module.run(**kwargs)
+    except ModuleNotFoundError as error:  # a peer (xbatcher, netCDF4, ...) imported in run()
+        return {"name": name, "skipped": f"benchmarks.{name} needs {error.name!r}, which is "
+                f"not installed (pip install -e '.[bench]'): {error}"}
     report["seconds"] = round(time.perf_counter() - start, 2)
     report["load_average_before"], report["load_average_after"] = before, load_average()
     return report
@@ -82,7 +88,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the solver and training cases run (default cpu)")
     args = parser.parse_args(argv)
     env = environment()
-    reports = [_run_module(name, args.quick, args.device) for name in args.only or MODULES]
+    report: dict[str, Any] = {"environment": env, "quick": args.quick, "device": args.device,
+                              "complete": False, "benchmarks": []}
+    progress = sys.stderr if args.json == "-" else sys.stdout
+    for name in args.only or MODULES:
+        report["benchmarks"].append(_run_module(name, args.quick, args.device))
+        # each module's rows as it finishes, and the report so far: a run stopped by a time
+        # limit keeps what it measured
+        print(table(report["benchmarks"][-1:]).split("\n", 1)[1], file=progress, flush=True)
+        _write(args.json, report)
     env["load_average_1_5_15_after"] = load_average()
     try:
         import numba
@@ -90,20 +104,21 @@ def main(argv: list[str] | None = None) -> int:
         env["threads"]["numba_threading_layer"] = numba.threading_layer()
     except ValueError:  # no parallel numba code ran
         pass
-    report = {"environment": env, "quick": args.quick, "device": args.device,
-              "benchmarks": reports}
-    text = table(reports)
+    report["complete"] = True
+    print(table(report["benchmarks"]), file=progress)
     if args.json == "-":
-        print(text, file=sys.stderr)
         print(json.dumps(report, indent=2))
     else:
-        print(text)
-        if args.json:
-            from gridformer._io import atomic_path
-
-            with atomic_path(args.json) as tmp:
-                tmp.write_text(json.dumps(report, indent=2) + "\n")
+        _write(args.json, report)
     return 0
+
+
+def _write(path: str | None, report: dict[str, Any]) -> None:
+    if path and path != "-":
+        from gridformer._io import atomic_path
+
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ def test_runner_skips_missing_modules_and_writes_the_report(bench, monkeypatch, 
     out = tmp_path / "report.json"
     assert runner.main(["--quick", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
+    assert report["complete"] is True
     fake_report, absent = report["benchmarks"]
     assert fake_report["settings"] == {"quick": True}
     assert fake_report["load_average_before"] is not None
@@ -71,3 +72,18 @@ def test_device_only_modules_are_skipped_on_cuda(bench, monkeypatch):
     report = runner._run_module("bench_cpu_only", quick=True, device="cuda")
     assert report == {"name": "bench_cpu_only",
                       "skipped": "benchmarks.bench_cpu_only runs on the CPU only"}
+
+
+def test_a_peer_missing_at_run_time_skips_the_module(bench, monkeypatch):
+    runner, _ = bench
+    fake = types.ModuleType("benchmarks.bench_needs_peer")
+
+    def run(*, quick=False):
+        import gridformer_absent_peer  # noqa: F401 - the peer is imported inside run()
+
+    fake.run = run
+    monkeypatch.setitem(sys.modules, "benchmarks.bench_needs_peer", fake)
+    report = runner._run_module("bench_needs_peer", quick=True, device="cpu")
+    assert report["name"] == "bench_needs_peer"
+    assert report["skipped"].startswith(
+        "benchmarks.bench_needs_peer needs 'gridformer_absent_peer', which is not installed")
