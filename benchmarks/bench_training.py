@@ -2,18 +2,19 @@
 
 The step is forward, MSE loss, backward and an AdamW update, on 1,024 tokens (a periodic
 32 x 32 grid, patch 1), ``in_features = out_features = 16``, dim 128, depth 4, 4 heads, MLP
-ratio 4 (GELU), pre-norm, no dropout. GridFormer uses its default relative position bias (an
-additive mask in ``scaled_dot_product_attention``); the peer is ``nn.TransformerEncoder`` with
-the same embedding, final norm and head, and no position term.
+ratio 4 (GELU), pre-norm, no dropout, one sample per step on the CPU. The peer is
+``nn.TransformerEncoder`` with the same embedding, final norm and head, and no position term.
 
-Cases (milliseconds per step, lower is better):
+Cases (milliseconds per step, lower is better), for GridFormer's default relative position
+bias (learned, so ``scaled_dot_product_attention`` gets an additive mask that needs a gradient)
+and for ``position="none"`` (no mask: the same fused kernel as the peer):
 
 * the fused step vs ``nn.TransformerEncoder`` (target: <= 1.1x);
 * the step with ``return_attention=True`` (explicit softmax, the weights every analysis needs)
   vs the fused step (target: <= 1.5x).
 
-On CUDA (``device="cuda"``) both run under bf16 autocast with a batch of 32 instead of 4, and
-the rows add the achieved TFLOP/s (model FLOPs: 3x the forward matmuls and attention products).
+On CUDA (``device="cuda"``) both run under bf16 autocast with a batch of 32, and the rows add
+the achieved TFLOP/s (model FLOPs: 3x the forward matmuls and attention products).
 
 Run alone: ``python benchmarks/bench_training.py [--quick] [--device cuda] [--json PATH]``.
 """
@@ -81,16 +82,14 @@ def step_flops(batch: int, n: int = GRID[0] * GRID[1], dim: int = DIM, depth: in
     return 3.0 * depth * per_layer
 
 
-def run(*, quick: bool = False, device: str = "cpu") -> dict[str, Any]:
-    """Time the three steps (see the module docstring) on ``device``."""
+def _pair_rows(position: str, batch: int, repeats: int, device: str) -> list[dict[str, Any]]:
+    """The two comparisons for one position mode: fused vs the peer, explicit vs fused."""
     torch.manual_seed(0)
-    batch = 32 if device.startswith("cuda") else 4
-    repeats = 3 if quick else 6
     layout = TokenLayout.for_grid(GRID, patch_size=1, periodic=True)
     tokens = torch.randn(batch, GRID[0] * GRID[1], FEATURES, device=device)
     target = torch.randn_like(tokens)
     config = GridFormerConfig(in_features=FEATURES, out_features=FEATURES, dim=DIM, depth=DEPTH,
-                              heads=HEADS, mlp_ratio=4.0, position="relative")
+                              heads=HEADS, mlp_ratio=4.0, position=position)
     model = GridFormer(config).to(device)
     peer = _Encoder().to(device)
     fused = _step(model, lambda: model(tokens, layout).prediction, target, device)
@@ -102,22 +101,37 @@ def run(*, quick: bool = False, device: str = "cpu") -> dict[str, Any]:
     def tflops(seconds: list[float]) -> float:
         return flops / min(seconds) / 1e12
 
+    def ms(seconds: list[float]) -> list[float]:
+        return [1e3 * s for s in seconds]
+
+    extra = {"batch": batch, "position": position}
     ours, theirs = compare(fused, encoder, repeats)
-    ms = [1e3 * s for s in ours]
-    first = row("training step (fused attention) vs nn.TransformerEncoder", ours=ms,
-                peer="torch.nn.TransformerEncoder", theirs=[1e3 * s for s in theirs], work=0,
-                units="ms per step", target=1.1, higher_is_better=False, batch=batch,
-                achieved_TFLOP_per_s=tflops(ours), peer_TFLOP_per_s=tflops(theirs))
+    first = row(f"training step, position={position} (fused attention) vs "
+                "nn.TransformerEncoder", ours=ms(ours), peer="torch.nn.TransformerEncoder",
+                theirs=ms(theirs), work=0, units="ms per step", target=1.1,
+                higher_is_better=False, achieved_TFLOP_per_s=tflops(ours),
+                peer_TFLOP_per_s=tflops(theirs), **extra)
     with_maps, plain = compare(explicit, fused, repeats)
-    second = row("training step with return_attention=True vs the fused step",
-                 ours=[1e3 * s for s in with_maps], peer="GridFormer fused step",
-                 theirs=[1e3 * s for s in plain], work=0, units="ms per step", target=1.5,
-                 higher_is_better=False, batch=batch, achieved_TFLOP_per_s=tflops(with_maps),
-                 peer_TFLOP_per_s=tflops(plain))
-    return {"name": "training", "results": [first, second],
+    second = row(f"training step, position={position}, return_attention=True vs the fused "
+                 "step", ours=ms(with_maps), peer="GridFormer fused step", theirs=ms(plain),
+                 work=0, units="ms per step", target=1.5, higher_is_better=False,
+                 achieved_TFLOP_per_s=tflops(with_maps), peer_TFLOP_per_s=tflops(plain),
+                 **extra)
+    return [first, second]
+
+
+def run(*, quick: bool = False, device: str = "cpu") -> dict[str, Any]:
+    """Time the steps (see the module docstring) on ``device``."""
+    batch = 32 if device.startswith("cuda") else 1
+    repeats = 2 if quick else 5
+    results = [*_pair_rows("relative", batch, repeats, device),
+               *_pair_rows("none", batch, repeats, device)]
+    return {"name": "training", "results": results,
             "settings": {"quick": quick, "repeats": repeats, "device": device, "batch": batch,
                          "tokens": GRID[0] * GRID[1], "dim": DIM, "depth": DEPTH,
-                         "heads": HEADS, "position": "relative", "step_GFLOP": flops / 1e9,
+                         "heads": HEADS, "positions": ["relative", "none"],
+                         "step_GFLOP": step_flops(batch) / 1e9,
+                         "torch_threads": torch.get_num_threads(),
                          "autocast": "bf16" if device.startswith("cuda") else None}}
 
 

@@ -4,7 +4,8 @@ The NumPy path (:func:`gridformer.tokenize._patchify.patchify`) pads, masks NaNs
 builds a cell mask in separate passes. Here one compiled loop writes every token in order,
 reading its cells straight from the unpadded input; padding and NaN cells get ``fill_value``
 and NaNs are counted on the way. Only when there were NaNs does a second pass build the cell
-mask. Rows of tokens (one batch entry, time patch and row of patches each) run in parallel.
+mask (tokens away from the padding vectorised, as in the first). Rows of tokens (one batch
+entry, time patch and row of patches each) run in parallel.
 
 Arrays are 5-D ``(B, C, T, Y, X)`` (1-D grids with ``Y = 1``) of float32 or float64; tokens
 ``(B, N, D)`` float32 or float64. Values are copied (or cast, when the dtypes differ), never
@@ -62,6 +63,24 @@ def _inner_tokens(arr, toks, b, t0, y0, x0, patch, fill):  # pragma: no cover - 
 
 
 @njit(inline="always")
+def _inner_mask(arr, flags, b, t0, y0, x0, patch):  # pragma: no cover - jit
+    """As :func:`_inner_tokens`, but the missing (NaN) flags ``(n, C * pt, py * px)``."""
+    pt = patch[0]
+    py = np.uint64(patch[1])
+    px = np.uint64(patch[2])
+    x_start = np.uint64(x0)
+    for g in range(flags.shape[1]):  # (channel, time-in-patch) pairs
+        rows = arr[b, g // pt, t0 + g % pt, y0:y0 + patch[1]]  # (py, X)
+        for j in range(np.uint64(flags.shape[0])):
+            flag = flags[j, g]  # (py * px,)
+            x = x_start + j * px
+            for ky in range(py):
+                for k in range(px):
+                    value = rows[ky, x + k]
+                    flag[ky * px + k] = value != value
+
+
+@njit(inline="always")
 def _edge_token(arr, tok, flags, b, t0, y0, x0, patch, fill, write_mask):  # pragma: no cover
     """One token cell by cell: values into ``tok`` (D,), or missing flags into ``flags`` (D,).
 
@@ -94,10 +113,11 @@ def _edge_token(arr, tok, flags, b, t0, y0, x0, patch, fill, write_mask):  # pra
 
 
 @njit(parallel=True, cache=True)
-def _gather(arr, out, out4, mask, counts, patch, start, fill, write_mask):  # pragma: no cover
+def _gather(arr, out, out4, mask, mask4, counts, patch, start, fill,
+            write_mask):  # pragma: no cover - jit
     """Write tokens ``out`` ``(B, N, D)`` (or, with ``write_mask``, ``mask``) from ``arr``.
 
-    ``out4`` is ``out`` viewed as ``(B, N, C * pt, py * px)``.
+    ``out4`` and ``mask4`` are ``out`` and ``mask`` viewed as ``(B, N, C * pt, py * px)``.
     ``counts`` = tokens per axis ``(nt, ny, nx)``; ``patch`` = ``(pt, py, px)``; ``start`` =
     the padding before the data per axis: token cell ``j`` of an axis reads data index
     ``j - start``. Returns the number of NaN cells read.
@@ -115,9 +135,12 @@ def _gather(arr, out, out4, mask, counts, patch, start, fill, write_mask):  # pr
         n0 = (it * ny + iy) * nx
         t0 = it * pt - start[0]
         y0 = iy * py - start[1]
-        inside = t0 >= 0 and t0 + pt <= n_t and y0 >= 0 and y0 + py <= n_y and not write_mask
+        inside = t0 >= 0 and t0 + pt <= n_t and y0 >= 0 and y0 + py <= n_y
         first, last = (lo, hi) if inside else (0, 0)
-        if last > first:
+        if last > first and write_mask:
+            _inner_mask(arr, mask4[b, n0 + first:n0 + last], b, t0, y0, first * px - start[2],
+                        patch)
+        elif last > first:
             nan_cells += _inner_tokens(arr, out4[b, n0 + first:n0 + last], b, t0, y0,
                                        first * px - start[2], patch, fill)
         for ix in range(nx):
@@ -143,11 +166,12 @@ def gather_tokens(arr: np.ndarray, out: np.ndarray, patch: tuple[int, int, int],
     fill = out.dtype.type(fill_value)
     out4 = out.reshape(*out.shape[:2], arr.shape[1] * patch[0], patch[1] * patch[2])
     no_mask = np.zeros((1, 1, 1), dtype=np.bool_)
-    nan_cells = _gather(arr, out, out4, no_mask, counts, patch_arr, start, fill, False)
+    nan_cells = _gather(arr, out, out4, no_mask, no_mask[..., None], counts, patch_arr, start,
+                        fill, False)
     if nan_cells == 0:
         return None
     mask = np.empty(out.shape, dtype=np.bool_)
-    _gather(arr, out, out4, mask, counts, patch_arr, start, fill, True)
+    _gather(arr, out, out4, mask, mask.reshape(out4.shape), counts, patch_arr, start, fill, True)
     return mask
 
 
