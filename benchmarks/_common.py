@@ -36,11 +36,17 @@ def time_calls(fn: Callable[[], Any], repeats: int) -> list[float]:
     return [_one(fn) for _ in range(repeats)]
 
 
+CLOCK: Callable[[], float] = time.perf_counter
+"""The timer of :func:`time_calls` and :func:`compare`: wall time by default;
+``python -m benchmarks --cpu-time`` sets :func:`time.process_time` (the process's CPU seconds,
+all threads summed: meaningful with one thread, on a machine shared with other jobs)."""
+
+
 def _one(fn: Callable[[], Any]) -> float:
     gc.collect()
-    start = time.perf_counter()
+    start = CLOCK()
     fn()
-    return time.perf_counter() - start
+    return CLOCK() - start
 
 
 def compare(ours: Callable[[], Any], peer: Callable[[], Any],

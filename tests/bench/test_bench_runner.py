@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -87,3 +88,26 @@ def test_a_peer_missing_at_run_time_skips_the_module(bench, monkeypatch):
     assert report["name"] == "bench_needs_peer"
     assert report["skipped"].startswith(
         "benchmarks.bench_needs_peer needs 'gridformer_absent_peer', which is not installed")
+
+
+def test_cpu_time_clock_ignores_waiting_and_is_restored(bench, monkeypatch, tmp_path):
+    runner, common = bench
+    fake = types.ModuleType("benchmarks.bench_sleepy")
+
+    def run(*, quick=False):  # sleeping costs wall time, not CPU time
+        ours, _theirs = common.compare(lambda: time.sleep(0.05), lambda: None, repeats=2)
+        return {"name": "sleepy", "settings": {}, "results": [
+            common.row("sleep", ours=ours, peer="p", theirs=[1.0, 1.0], work=0, units="s")]}
+
+    fake.run = run
+    monkeypatch.setitem(sys.modules, "benchmarks.bench_sleepy", fake)
+    monkeypatch.setattr(runner, "MODULES", ("bench_sleepy",))
+    for flags, clock in (([], "perf_counter (wall)"),
+                         (["--cpu-time"], "process_time (CPU seconds)")):
+        out = tmp_path / "r.json"
+        assert runner.main([*flags, "--json", str(out)]) == 0
+        report = json.loads(out.read_text())
+        assert report["environment"]["clock"] == clock
+        slept = report["benchmarks"][0]["results"][0]["gridformer"]
+        assert (slept < 0.02) if flags else (slept >= 0.05)
+    assert common.CLOCK is time.perf_counter
