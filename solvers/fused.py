@@ -137,51 +137,99 @@ def _fill_sample(buf, s, gy, gx, bc_kind, bc_value):  # pragma: no cover - jit
 def _stencil_row(src, dst, prev, s, y, mode, w, dys, dxs, gx, nx, beta):  # pragma: no cover
     """Interior of row ``y`` of ``dst``: ``beta * prev + sum_k w_k src[shift_k]`` (in k order).
 
-    Each layout gets its own loop over whole-row slices, which LLVM vectorises.
+    Each layout gets its own loop over whole-row slices, which LLVM vectorises; for the LINE and
+    CROSS layouts (all the built-in equations but the nine-point ones) whether the ``beta * prev``
+    term is there is decided outside the loop (a load under a condition inside it kept the
+    loop scalar: 2.8x slower, measured on heat 256^2).
     """
     out = dst[s, y, gx:gx + nx]  # (X,)
     old = prev[s, y, gx:gx + nx]
     with_prev = beta != 0.0
     if mode == GENERIC:
-        for i in range(nx):
-            out[i] = beta * old[i] if with_prev else 0.0
+        if with_prev:
+            for i in range(nx):
+                out[i] = beta * old[i]
+        else:
+            out[:] = 0.0
         for k in range(w.shape[0]):
             row = src[s, y + dys[k], gx + dxs[k]:gx + dxs[k] + nx]
             wk = w[k]
             for i in range(nx):
                 out[i] += wk * row[i]
-        return
+    elif mode == LINE:
+        _line_row(src, out, old, s, y, w, gx, nx, beta, with_prev)
+    elif mode == CROSS:
+        _cross_row(src, out, old, s, y, w, gx, nx, beta, with_prev)
+    else:
+        _box_row(src, out, old, s, y, w, gx, nx, beta, with_prev)
+
+
+@njit(inline="always")
+def _line_row(src, out, old, s, y, w, gx, nx, beta, with_prev):  # pragma: no cover - jit
+    """1-D three-point row (see :func:`_stencil_row`)."""
     left = src[s, y, gx - 1:gx - 1 + nx]
     centre = src[s, y, gx:gx + nx]
     right = src[s, y, gx + 1:gx + 1 + nx]
     w3, w4, w5 = w[3], w[4], w[5]
-    if mode == LINE:
+    if with_prev:
         for i in range(nx):
-            acc = beta * old[i] if with_prev else 0.0
+            acc = beta * old[i]
             acc += w3 * left[i]
             acc += w4 * centre[i]
             acc += w5 * right[i]
             out[i] = acc
-        return
+    else:
+        for i in range(nx):
+            acc = 0.0
+            acc += w3 * left[i]
+            acc += w4 * centre[i]
+            acc += w5 * right[i]
+            out[i] = acc
+
+
+@njit(inline="always")
+def _cross_row(src, out, old, s, y, w, gx, nx, beta, with_prev):  # pragma: no cover - jit
+    """2-D five-point row (see :func:`_stencil_row`)."""
+    left = src[s, y, gx - 1:gx - 1 + nx]
+    centre = src[s, y, gx:gx + nx]
+    right = src[s, y, gx + 1:gx + 1 + nx]
     up = src[s, y - 1, gx:gx + nx]
     down = src[s, y + 1, gx:gx + nx]
-    w1, w7 = w[1], w[7]
-    if mode == CROSS:
+    w1, w3, w4, w5, w7 = w[1], w[3], w[4], w[5], w[7]
+    if with_prev:
         for i in range(nx):
-            acc = beta * old[i] if with_prev else 0.0
+            acc = beta * old[i]
             acc += w1 * up[i]
             acc += w3 * left[i]
             acc += w4 * centre[i]
             acc += w5 * right[i]
             acc += w7 * down[i]
             out[i] = acc
-        return
+    else:
+        for i in range(nx):
+            acc = 0.0
+            acc += w1 * up[i]
+            acc += w3 * left[i]
+            acc += w4 * centre[i]
+            acc += w5 * right[i]
+            acc += w7 * down[i]
+            out[i] = acc
+
+
+@njit(inline="always")
+def _box_row(src, out, old, s, y, w, gx, nx, beta, with_prev):  # pragma: no cover - jit
+    """2-D nine-point row (see :func:`_stencil_row`)."""
     up_left = src[s, y - 1, gx - 1:gx - 1 + nx]
+    up = src[s, y - 1, gx:gx + nx]
     up_right = src[s, y - 1, gx + 1:gx + 1 + nx]
+    left = src[s, y, gx - 1:gx - 1 + nx]
+    centre = src[s, y, gx:gx + nx]
+    right = src[s, y, gx + 1:gx + 1 + nx]
     down_left = src[s, y + 1, gx - 1:gx - 1 + nx]
+    down = src[s, y + 1, gx:gx + nx]
     down_right = src[s, y + 1, gx + 1:gx + 1 + nx]
-    w0, w2, w6, w8 = w[0], w[2], w[6], w[8]
-    for i in range(nx):  # BOX
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
+    for i in range(nx):
         acc = beta * old[i] if with_prev else 0.0
         acc += w0 * up_left[i]
         acc += w1 * up[i]
