@@ -166,7 +166,7 @@ class DensePositions:
         return self.bias is not None
 
     def rows(self, positions: Tensor) -> Tensor | None:
-        return None if self.bias is None else self.bias[0][:, positions]  # (H, Q, N')
+        return None if self.bias is None else self.bias[0].index_select(1, positions)  # (H, Q, N')
 
     def block(self, start: Sequence[int], shape: Sequence[int], first: int,
               out: Tensor | None = None) -> Tensor | None:
@@ -176,7 +176,7 @@ class DensePositions:
         return rows if out is None else out.copy_(rows)
 
     def column_rows(self, positions: Tensor) -> Tensor:
-        return self.rel_index[positions]  # (Q, N')
+        return self.rel_index.index_select(0, positions)  # (Q, N')
 
     def column_block(self, start: Sequence[int], shape: Sequence[int], first: int) -> Tensor:
         device = self.rel_index.device

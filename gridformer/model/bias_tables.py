@@ -109,8 +109,9 @@ class AxisTable:
     def rows(self, tokens: Tensor) -> Tensor:
         """Entries for query ``tokens`` ``(Q,)`` against all keys: ``(L, Q, N)``."""
         qoff, koff = self.token_offsets()
-        index = qoff[tokens][:, None] + koff[None, :]  # (Q, N)
-        return self.values[:, index]  # (L, Q, N)
+        index = qoff.index_select(0, tokens)[:, None] + koff[None, :]  # (Q, N)
+        flat = self.values.index_select(1, index.reshape(-1))  # (L, Q * N)
+        return flat.view(self.values.shape[0], *index.shape)  # (L, Q, N)
 
 
 def _grid_coords(grid: Sequence[int], device: torch.device | str = "cpu") -> Tensor:

@@ -116,18 +116,23 @@ class LayerLogits:
         per_row = mask_batch * self.heads * self.n_keys * 4
         return max(1, BLOCK_BYTES // per_row)
 
-    def bias(self, positions: Tensor, block: tuple | None) -> Tensor | None:
-        """Everything but ``q·k``: ``(B' | 1, H | 1, R, N')`` additive (-inf on masked keys)."""
+    def bias(self, positions: Tensor, block: tuple | None, out: Tensor | None = None
+             ) -> Tensor | None:
+        """Everything but ``q·k``: ``(B' | 1, H | 1, R, N')`` additive (-inf on masked keys).
+
+        ``out`` ``(L, R, N')``: a buffer for the position bias of a block (reused between
+        blocks when no gradient is needed; fresh pages cost more than the bias itself).
+        """
         bias = None
         if self.positions is not None and self.positions.has_bias:
             bias = (self.positions.rows(positions) if block is None
-                    else self.positions.block(*block))[None]  # (1, L, R, N')
+                    else self.positions.block(*block, out=out))[None]  # (1, L, R, N')
         if self.qr is not None or self.ks is not None:
             cols = (self.positions.column_rows(positions) if block is None
                     else self.positions.column_block(*block))  # (R, N')
             index = cols.expand(self.batch, self.heads, *cols.shape)  # (B, H, R, N')
             if self.qr is not None:
-                term = self.qr[:, :, positions].gather(-1, index)  # (B, H, R, N')
+                term = self.qr.index_select(2, positions).gather(-1, index)  # (B, H, R, N')
                 bias = term if bias is None else bias + term
             if self.ks is not None:
                 term = self.ks.transpose(-2, -1).gather(-2, index)  # (B, H, R, N')
@@ -146,7 +151,8 @@ class LayerLogits:
         B, H, R = self.batch, self.heads, len(positions)
         if self.q is not None:
             scale = self.scale if self.scale is not None else 1.0 / math.sqrt(self.q.shape[-1])
-            logits = (self.q[:, :, positions] * scale) @ self.k.transpose(-2, -1)  # (B, H, R, N')
+            q = self.q.index_select(2, positions) * scale  # (B, H, R, hd)
+            logits = q @ self.k.transpose(-2, -1)  # (B, H, R, N')
         else:
             logits = torch.zeros(B, H, R, self.n_keys, dtype=self.dtype, device=self._device())
         extra = self.bias(positions, block)
@@ -163,26 +169,33 @@ def chunked_attention(logits: LayerLogits, v: Tensor, *, dropout_p: float = 0.0)
     q, k = logits.q, logits.k
     if q is None:
         q = k = v.new_zeros(*v.shape[:-1], 1)  # bias-only logits: q k^T vanishes
+    k, v = k.contiguous(), v.contiguous()  # the fused kernel would copy them for every block
     train = torch.is_grad_enabled() and any(
         t.requires_grad for t in (q, k, v) if t is not None)
-    outs, order = [], []
+    buffer = None
+    if not train and logits.positions is not None and logits.positions.has_bias:
+        rows = min(logits.rows_per_block(), math.prod(logits.grid))
+        buffer = v.new_empty(logits.positions.heads, rows * logits.n_keys)  # (L, R * N')
+    outs = []
     for positions, block in logits.blocks():
-        args = (q[:, :, positions], k, v, positions, block)
+        args = (q.index_select(2, positions), k, v, positions, block)
         if train:
             out = checkpoint(_fused_block, logits, *args, dropout_p, use_reentrant=False)
         else:
-            out = _fused_block(logits, *args, dropout_p)
+            view = None
+            if buffer is not None and block is not None:
+                view = buffer[:, : len(positions) * logits.n_keys].view(-1, len(positions),
+                                                                        logits.n_keys)
+            out = _fused_block(logits, *args, dropout_p, out=view)
         outs.append(out)  # (B, H, R, hdv)
-        order.append(positions)
-    out = torch.cat(outs, dim=2)  # (B, H, N', hdv) in block order
-    inverse = torch.empty_like(torch.cat(order))
-    inverse[torch.cat(order)] = torch.arange(len(inverse), device=inverse.device)
-    return out[:, :, inverse]  # (B, H, N', hdv) in key-axis order
+    # blocks: the class token's row, then the tokens in reversed order
+    spatial = torch.cat(outs[logits.n_cls > 0 :], dim=2).flip(2)  # (B, H, N, hdv)
+    return torch.cat([outs[0], spatial], dim=2) if logits.n_cls else spatial
 
 
 def _fused_block(logits: LayerLogits, q: Tensor, k: Tensor, v: Tensor, positions: Tensor,
-                 block: tuple | None, dropout_p: float) -> Tensor:
-    mask = logits.bias(positions, block)
+                 block: tuple | None, dropout_p: float, out: Tensor | None = None) -> Tensor:
+    mask = logits.bias(positions, block, out)
     if mask is not None and mask.dtype != torch.bool:
         mask = mask.to(q.dtype)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
@@ -200,7 +213,7 @@ def blockwise_weights(logits: LayerLogits, v: Tensor, *, dropout_p: float = 0.0
     B, H, N, _ = v.shape
     weights = v.new_empty(B, H, N, N)  # (B, H, N', N')
     for positions, block in logits.blocks():
-        weights[:, :, positions] = torch.softmax(logits.logits(positions, block), dim=-1)
+        weights.index_copy_(2, positions, torch.softmax(logits.logits(positions, block), -1))
     dropped = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
     return dropped @ v, weights
 
@@ -213,5 +226,5 @@ def attention_product(logits: LayerLogits, r: Tensor, heads: list[int] | None = 
     for positions, block in logits.blocks():
         rows = torch.softmax(logits.logits(positions, block), dim=-1)  # (B, H, R, N')
         mean = rows[:, heads].mean(1).to(r.dtype)  # (B, R, N')
-        out = out + r[:, :, positions] @ mean  # (B, P, N')
+        out = out + r.index_select(2, positions) @ mean  # (B, P, N')
     return out
