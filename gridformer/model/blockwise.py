@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: Bytes of one block's additive mask (B', H, R, N') that sets the query rows R per block.
-BLOCK_BYTES = 64 * 2**20
+BLOCK_BYTES = 128 * 2**20
 
 
 @dataclass

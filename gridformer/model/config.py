@@ -102,7 +102,7 @@ class GridFormerConfig:
     # use; CUDA); "auto" is "dense" up to DENSE_MAX_TOKENS keys (or when the logits hold no
     # pairwise term) and "chunked" above.
     attention_kernel: str = "auto"
-    # Query rows per block of the chunked kernel; 0 sizes blocks to a 64 MiB mask.
+    # Query rows per block of the chunked kernel; 0 sizes blocks to a 128 MiB mask.
     attention_chunk: int = 0
     # Recompute each block's activations in the backward pass instead of keeping them
     # (torch.utils.checkpoint): less memory in training, about one more forward of time.

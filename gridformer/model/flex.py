@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from gridformer.model.blockwise import LayerLogits
+from gridformer.tokenize.geometry import EARTH_RADIUS_KM
 
 __all__ = ["flex_attention", "score_mod"]
 
@@ -55,31 +56,52 @@ def flex_attention(logits: LayerLogits, v: Tensor, *, compiled: bool = True) -> 
 
 
 def score_mod(logits: LayerLogits) -> Callable:
-    """``score_mod(score, b, h, q_idx, kv_idx)``: position bias and key mask of ``logits``."""
-    positions, n_cls = logits.positions, logits.n_cls
-    has_bias = positions is not None and positions.has_bias
-    relative = distance = None
-    if has_bias and positions.relative is not None:
-        relative = (positions.relative.values, *positions.relative.token_offsets())
-    if has_bias and positions.coef is not None:
-        distance = [(p.values[0], *p.token_offsets()) for p in positions.distance.parts]
-        evaluate, coef = positions.distance.evaluate, positions.coef
+    """``score_mod(score, b, h, q_idx, kv_idx)``: position bias and key mask of ``logits``.
+
+    The closure always holds the same cells, all tensors (zeros for an absent term), so that
+    the compiled kernel's guards read alike whichever terms a model has.
+    """
+    positions, n_cls, H = logits.positions, logits.n_cls, logits.heads
+    device = logits._device()
+    n = logits.n_keys - n_cls
+    zeros_index = torch.zeros(n, dtype=torch.int64, device=device)
+    has_rel = positions is not None and getattr(positions, "relative", None) is not None
+    has_dist = positions is not None and getattr(positions, "coef", None) is not None
+    rel_table, rel_q, rel_k = torch.zeros(H, 1, device=device), zeros_index, zeros_index
+    if has_rel:
+        rel_table, (rel_q, rel_k) = positions.relative.values, positions.relative.token_offsets()
+    formula, coef = "table", torch.zeros(H, device=device)
+    parts = [(torch.zeros(1, device=device), zeros_index, zeros_index)] * 3
+    if has_dist:
+        formula, coef = positions.distance.formula, positions.coef
+        found = [(p.values[0], *p.token_offsets()) for p in positions.distance.parts]
+        parts = found + parts[len(found):]
+    (t0, q0, k0), (t1, q1, k1), (t2, q2, k2) = parts
     keep = logits.key_mask
-    per_sample = keep is not None and keep.shape[0] > 1
+    has_mask = keep is not None
+    if keep is None:
+        keep = torch.ones(1, logits.n_keys, dtype=torch.bool, device=device)
+    per_sample = keep.shape[0] > 1
 
     def mod(score: Tensor, b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
-        if has_bias:
+        if has_rel or has_dist:
             qt, kt = (q_idx - n_cls).clamp(min=0), (kv_idx - n_cls).clamp(min=0)
             bias = torch.zeros_like(score)
-            if relative is not None:
-                table, qoff, koff = relative
-                bias = bias + table[h, qoff[qt] + koff[kt]]
-            if distance is not None:
-                d = evaluate([vals[qo[qt] + ko[kt]] for vals, qo, ko in distance])
+            if has_rel:
+                bias = bias + rel_table[h, rel_q[qt] + rel_k[kt]]
+            if has_dist:
+                p0, p1, p2 = t0[q0[qt] + k0[kt]], t1[q1[qt] + k1[kt]], t2[q2[qt] + k2[kt]]
+                if formula == "table":
+                    d = p0
+                elif formula == "haversine":
+                    h_ = torch.clamp(p0 + p1 * p2, 0.0, 1.0)
+                    d = torch.asin(torch.sqrt(h_)) * (2.0 * EARTH_RADIUS_KM)
+                else:  # euclid: squared offsets per axis (unused parts are zero)
+                    d = torch.sqrt(p0 + p1 + p2)
                 bias = bias + coef[h] * d
             spatial = (q_idx >= n_cls) & (kv_idx >= n_cls)
             score = score + torch.where(spatial, bias, torch.zeros_like(bias))
-        if keep is not None:
+        if has_mask:
             valid = keep[b, kv_idx] if per_sample else keep[0, kv_idx]
             score = torch.where(valid, score, torch.full_like(score, float("-inf")))
         return score

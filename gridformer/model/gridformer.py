@@ -50,7 +50,7 @@ __all__ = ["DENSE_MAX_TOKENS", "GridFormer", "GridFormerOutput"]
 _FRAME_CODED = ("absolute", "sincos", "geodesic")
 
 #: attention_kernel="auto" builds the dense (H, N', N') bias up to this many keys.
-DENSE_MAX_TOKENS = 1024
+DENSE_MAX_TOKENS = 2048
 
 
 @dataclass

@@ -23,7 +23,10 @@ from torch import Tensor
 
 from gridformer.model.blockwise import LayerLogits, attention_product, attention_rows
 
-__all__ = ["AttentionProbe"]
+__all__ = ["ROW_LIMIT", "AttentionProbe"]
+
+#: Up to this many query positions a product is formed from their rows, above it blockwise.
+ROW_LIMIT = 1024
 
 
 class AttentionProbe:
@@ -73,6 +76,13 @@ class AttentionProbe:
         return attention_product(self._layer(layer), r, None if heads is None else list(heads))
 
     @torch.no_grad()
+    def mean(self, r: Tensor, *, layers: Sequence[int] | None = None,
+             heads: Sequence[int] | None = None) -> Tensor:
+        """``r @ mean_l mean_h A_l`` for weight vectors ``r`` ``(B, P, N')`` over queries."""
+        chosen = list(range(self.n_layers)) if layers is None else [int(i) for i in layers]
+        return torch.stack([self._apply(i, r, heads) for i in chosen]).mean(0)
+
+    @torch.no_grad()
     def rollout(self, positions: Sequence[int] | Tensor, *, residual: float = 0.5,
                 layers: Sequence[int] | None = None, heads: Sequence[int] | None = None
                 ) -> Tensor:
@@ -82,18 +92,36 @@ class AttentionProbe:
         (default all) are averaged. Equal to
         :func:`gridformer.analysis.attention_rollout` on the full maps.
         """
+        index = self._positions(positions)
+        r = torch.zeros(self.layers[0].batch, len(index), self.n_keys, dtype=torch.float64,
+                        device=index.device)
+        r[:, torch.arange(len(index)), index] = 1.0
+        return self.rollout_vectors(r, residual=residual, layers=layers, heads=heads)
+
+    @torch.no_grad()
+    def rollout_vectors(self, r: Tensor, *, residual: float = 0.5,
+                        layers: Sequence[int] | None = None,
+                        heads: Sequence[int] | None = None) -> Tensor:
+        """Rollout of weight vectors over the queries, ``r`` ``(B, P, N')`` -> ``(B, P, N')``.
+
+        Rollout is linear in the starting vector, so a weighted set of queries (a box, the
+        mean over all tokens) costs one vector per sample, not one row per query.
+        """
         if not 0.0 <= residual < 1.0:
             msg = f"residual={residual!r} must lie in [0, 1) (0.5 in Abnar & Zuidema 2020)"
             raise ValueError(msg)
-        index = self._positions(positions)
         chosen = list(range(self.n_layers)) if layers is None else [int(i) for i in layers]
-        heads = list(range(self.n_heads)) if heads is None else [int(h) for h in heads]
-        top = self.rows(chosen[-1], index)[:, heads].mean(1).to(torch.float64)  # (B, Q, N')
-        eye = torch.zeros_like(top)
-        eye[:, torch.arange(len(index)), index] = 1.0
-        r = (1.0 - residual) * top + residual * eye
-        r = r / r.sum(-1, keepdim=True)
-        for layer in reversed(chosen[:-1]):
-            r = (1.0 - residual) * self.product(layer, r, heads) + residual * r  # (B, Q, N')
+        r = r.to(torch.float64)
+        for layer in reversed(chosen):
+            r = (1.0 - residual) * self._apply(layer, r, heads) + residual * r  # (B, P, N')
             r = r / r.sum(-1, keepdim=True)
         return r
+
+    def _apply(self, layer: int, r: Tensor, heads: Sequence[int] | None) -> Tensor:
+        """``r @ mean_h A_layer``: from the rows ``r`` touches when they are few, else blockwise."""
+        heads = list(range(self.n_heads)) if heads is None else [int(h) for h in heads]
+        support = torch.nonzero(r.abs().sum(dim=(0, 1))).flatten()  # (S,) positions with weight
+        if len(support) <= ROW_LIMIT:
+            rows = self.rows(layer, support)[:, heads].mean(1).to(r.dtype)  # (B, S, N')
+            return r.index_select(2, support) @ rows  # (B, P, N')
+        return self.product(layer, r, heads)
