@@ -149,7 +149,7 @@ def _flops(cfg: Any, n: int) -> float:
 
 
 def _grid_for(n: int) -> tuple[int, int]:
-    lat = int(round(math.sqrt(n / 2)))
+    lat = round(math.sqrt(n / 2))
     return lat, n // lat
 
 

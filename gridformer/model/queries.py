@@ -111,13 +111,20 @@ def check_full_maps_fit(batch: int, heads: int, depth: int, n_keys: int,
     free = _free_bytes(device)
     if free is not None and need > free:
         msg = (
-            f"return_attention=True at N'={n_keys} keys needs ~{need / 2**30:.1f} GiB for the "
-            f"full (B, H, N', N') maps of {depth} layers but ~{free / 2**30:.1f} GiB is free; "
+            f"return_attention=True at N'={n_keys} keys needs ~{_size(need)} for the full "
+            f"(B, H, N', N') maps of {depth} layers but ~{_size(free)} is free; "
             f"pass the query tokens or a place instead (return_attention=[...], (lat, lon) or "
             f"a box) for (B, H, Q, N') rows, and attention_rollout / teleconnection_map on "
             f"that output"
         )
         raise ValueError(msg)
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n / 2**10:.1f} KiB"
 
 
 def _free_bytes(device: torch.device) -> int | None:
