@@ -38,6 +38,7 @@ from gridformer.model.bias_tables import token_blocks
 
 __all__ = [
     "BLOCK_BYTES",
+    "CUDA_BLOCK_BYTES",
     "LayerLogits",
     "attention_product",
     "attention_rows",
@@ -45,8 +46,11 @@ __all__ = [
     "chunked_attention",
 ]
 
-#: Bytes of one block's additive mask (B', H, R, N') that sets the query rows R per block.
+#: Bytes of one block's additive mask (B', H, R, N') that sets the query rows R per block:
+#: on the CPU, larger blocks run the fused kernel faster (measured: 360 rows beat 180 and 90
+#: at 16,200 tokens) and 128 MiB keeps the peak far below the data; GPUs get larger blocks.
 BLOCK_BYTES = 128 * 2**20
+CUDA_BLOCK_BYTES = 1024 * 2**20
 
 
 @dataclass
@@ -114,7 +118,8 @@ class LayerLogits:
         mask_batch = 1 if self.key_mask is None and self.qr is None and self.ks is None \
             else self.batch
         per_row = mask_batch * self.heads * self.n_keys * 4
-        return max(1, BLOCK_BYTES // per_row)
+        budget = CUDA_BLOCK_BYTES if self._device().type == "cuda" else BLOCK_BYTES
+        return max(1, budget // per_row)
 
     def bias(self, positions: Tensor, block: tuple | None, out: Tensor | None = None
              ) -> Tensor | None:

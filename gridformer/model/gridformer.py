@@ -14,6 +14,15 @@ are told apart; "none" has no position at all.
 
 The geometry that depends only on the layout (relative offset index, distances, key mask,
 fixed position table) is built once per layout object and device and cached.
+
+Attention kernels (``GridFormerConfig.attention_kernel``, same outputs to float tolerance):
+"dense" materialises the ``(1, H, N', N')`` bias from ``layout.offsets()`` /
+``layout.distances()`` (the reference; "auto" uses it up to ``DENSE_MAX_TOKENS`` keys);
+"chunked" reads the bias of each block of queries from per-layout tables
+(:mod:`gridformer.model.blockwise`); "flex" computes it inside FlexAttention
+(:mod:`gridformer.model.flex`). ``return_attention`` may name a query set
+(:mod:`gridformer.model.queries`): the output then holds ``(B, H, Q, N')`` rows per layer,
+their ``query_index`` and an :class:`~gridformer.model.probe.AttentionProbe`.
 """
 
 from __future__ import annotations
