@@ -240,9 +240,10 @@ def _toeplitz(pair: np.ndarray) -> np.ndarray | None:
     return ext if np.abs(ext[index] - pair).max() <= tol else None
 
 
-def _axis_values(pair: np.ndarray, toeplitz: bool = True) -> tuple[str, np.ndarray]:
-    """(kind, flat values) of one axis from its ``(g, g)`` [query, key] table."""
-    ext = _toeplitz(pair) if toeplitz else None
+def _axis_values(pair: np.ndarray) -> tuple[str, np.ndarray]:
+    """(kind, flat values) of one axis from its ``(g, g)`` [query, key] table: by offset when
+    it depends on ``k - q`` only (uniformly spaced centres), else by pair."""
+    ext = _toeplitz(pair)
     if ext is not None:
         return "offset", ext
     return "pair", pair[::-1].reshape(-1)  # query axis reversed
