@@ -11,7 +11,8 @@ From it, any rows or block of rows can be formed without the other rows:
 
 - :func:`chunked_attention`: the fused kernel (``scaled_dot_product_attention``) per block of
   queries, the block's position bias written once into its additive mask; in training each
-  block is checkpointed, so its mask is rebuilt in the backward pass instead of kept;
+  block's mask is rebuilt in the backward pass instead of kept (a fused forward and an explicit
+  backward, :mod:`gridformer.model.block_grad`, or a checkpointed block of math attention);
 - :func:`blockwise_weights`: the full ``(B, H, N', N')`` maps, built block by block;
 - :func:`attention_rows`: the weights of chosen query rows, ``(B, H, Q, N')``;
 - :func:`attention_product`: ``r @ mean_h A_h`` for row vectors ``r`` ``(B, P, N')`` (one step
@@ -35,6 +36,7 @@ from torch.utils.checkpoint import checkpoint
 
 from gridformer.model.bias import block_tokens
 from gridformer.model.bias_tables import token_blocks
+from gridformer.model.block_grad import BiasedBlock, supports
 
 __all__ = [
     "BLOCK_BYTES",
@@ -184,7 +186,11 @@ def chunked_attention(logits: LayerLogits, v: Tensor, *, dropout_p: float = 0.0)
     outs = []
     for positions, block in logits.blocks():
         args = (q.index_select(2, positions), k, v, positions, block)
-        if train:
+        if train and supports(logits, block, dropout_p):  # fused forward, explicit backward
+            table = logits.positions
+            rel = table.relative.values if table.relative is not None else None
+            out = BiasedBlock.apply(logits, *args, rel, table.coef)
+        elif train:
             out = checkpoint(_fused_block, logits, *args, dropout_p, use_reentrant=False)
         else:
             view = None

@@ -15,6 +15,7 @@ import pytest
 import torch
 import xarray as xr
 
+import gridformer.model.blockwise as blockwise
 import gridformer.model.flex as flex_module
 from gridformer.model import TINY, GridFormer
 from gridformer.model.bias_tables import token_grid
@@ -113,29 +114,55 @@ def test_kernels_equal_the_dense_reference(name, change, masked, eager_flex):
             torch.testing.assert_close(sub, ref[:, :, rows.query_index], atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("change", [{"position": "relative", "distance_bias": "learned"},
-                                    {"position": "relative", "relative_content": True,
-                                     "relative_key_content": True, "dropout": 0.0}],
-                         ids=["bias", "content"])
-def test_training_gradients_equal_the_dense_reference(change):
-    """Blocks are checkpointed in training: the gradients of every parameter still match,
-    and per-block activation checkpointing changes nothing either."""
-    layout = LAYOUTS["lat-lon"]()
+GRAD_CASES = [  # (layout, config changes, whether BiasedBlock trains the token blocks)
+    ("lat-lon", {"position": "relative", "distance_bias": "learned"}, True),
+    ("lat-lon", {"position": "geodesic", "head": "index", "pool": "cls"}, True),
+    ("padded-y-x", {"position": "sincos", "distance_bias": "learned",
+                    "distance_scale_km": 2.0}, True),
+    ("space-time", {"position": "relative"}, True),
+    ("lat-lon", {"position": "relative", "relative_content": True,
+                 "relative_key_content": True}, False),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "explicit"), GRAD_CASES,
+                         ids=[f"{n}-{'-'.join(map(str, c.values()))}" for n, c, _ in GRAD_CASES])
+def test_training_gradients_equal_the_dense_reference(name, change, explicit, monkeypatch):
+    """Token blocks train through BiasedBlock (fused forward, explicit backward) where the
+    logits are q.k plus a table bias, else through checkpointed math attention: the gradients
+    of every parameter match the dense reference either way, with per-block activation
+    checkpointing too."""
+    calls, original = [], blockwise.BiasedBlock
+
+    class Counting(original):
+        @staticmethod
+        def backward(ctx, grad_out):
+            calls.append(1)
+            return original.backward(ctx, grad_out)
+
+    monkeypatch.setattr(blockwise, "BiasedBlock", Counting)
+    layout = LAYOUTS[name]()
     tokens = torch.randn(B, layout.n_tokens, D, generator=torch.Generator().manual_seed(2))
     target = torch.randn(B, layout.n_tokens, 1, generator=torch.Generator().manual_seed(3))
     grads = {}
     for kernel, ckpt in [("dense", False), ("chunked", False), ("chunked", True)]:
         model = _model(layout, kernel, checkpoint_blocks=ckpt, **change).train()
-        loss = torch.nn.functional.mse_loss(model(tokens, layout, mask=_mask(layout))
-                                            .prediction, target)
+        out = model(tokens, layout, mask=_mask(layout)).prediction
+        loss = torch.nn.functional.mse_loss(out, target.expand_as(out) if out.ndim == 3
+                                            else target[:, 0])
         loss.backward()
-        grads[(kernel, ckpt)] = {n: p.grad.clone() for n, p in model.named_parameters()}
+        grads[(kernel, ckpt)] = {n: p.grad.clone() for n, p in model.named_parameters()
+                                 if p.grad is not None}
+    assert bool(calls) == explicit
     reference = grads[("dense", False)]
-    assert reference["relative.table"].abs().sum() > 0  # the position terms do get gradient
+    position = [n for n in reference if n in ("relative.table", "distance.strength")]
+    assert position
+    assert all(reference[n].abs().sum() > 0 for n in position)  # the position terms learn
     for key in [("chunked", False), ("chunked", True)]:
-        for name, grad in grads[key].items():
-            torch.testing.assert_close(grad, reference[name], atol=2e-5, rtol=1e-4,
-                                       msg=f"{key} {name}")
+        assert grads[key].keys() == reference.keys()
+        for pname, grad in grads[key].items():
+            torch.testing.assert_close(grad, reference[pname], atol=2e-5, rtol=1e-4,
+                                       msg=f"{key} {pname}")
 
 
 def test_chunked_kernel_never_builds_pairwise_geometry(monkeypatch):
