@@ -118,7 +118,8 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
                               "grid": list(layout.patch_grid_shape),
                               "setup_peak_gib": _peak(device)}
     if config.get("train"):
-        return {**result, **_train(model, tokens, layout, device)}
+        kernel = model._kernel(layout.n_tokens, full=False)  # what "auto" resolves to
+        return {**result, "kernel": kernel, **_train(model, tokens, layout, device)}
     model.eval()
     repeats = int(config.get("repeats", 2))
     with torch.no_grad():
@@ -176,7 +177,9 @@ def _train(model: Any, tokens: Any, layout: Any, device: str) -> dict[str, Any]:
 
 def check(device: str, tokens: int = 2048, kernels: tuple[str, ...] = ("chunked", "flex")
           ) -> dict[str, float]:
-    """Largest difference of each kernel's prediction from the dense reference on ``device``."""
+    """Largest difference of each kernel's prediction from the dense reference on ``device``;
+    ``.../grad`` keys: largest difference of the chunked kernel's parameter gradients (one
+    training step's MSE loss), relative to the largest reference gradient."""
     import torch
 
     out = {}
@@ -185,10 +188,20 @@ def check(device: str, tokens: int = 2048, kernels: tuple[str, ...] = ("chunked"
         layout, model, x = _setup({**base, "kernel": "dense"})
         with torch.no_grad():
             reference = model.eval()(x, layout).prediction
-            for kernel in kernels:
-                _, other, _ = _setup({**base, "kernel": kernel})
+        for kernel in [k for k in kernels if k != "dense"]:
+            _, other, _ = _setup({**base, "kernel": kernel})
+            with torch.no_grad():
                 pred = other.eval()(x, layout).prediction
-                out[f"{position}/{kernel}"] = float((pred - reference).abs().max())
+            out[f"{position}/{kernel}"] = float((pred - reference).abs().max())
+        grads = []
+        for kernel in ("dense", "chunked"):
+            _, net, _ = _setup({**base, "kernel": kernel})
+            loss = torch.nn.functional.mse_loss(net.train()(x, layout).prediction,
+                                                torch.ones_like(reference))
+            loss.backward()
+            grads.append(torch.cat([p.grad.reshape(-1) for p in net.parameters()]))
+        scale = float(grads[0].abs().max())
+        out[f"{position}/chunked/grad"] = float((grads[1] - grads[0]).abs().max()) / scale
     return out
 
 
@@ -211,15 +224,15 @@ def run(tokens: tuple[int, ...] = (2048, 8192, 16200, 32768),
         positions: tuple[str, ...] = ("none", "geodesic", "relative"),
         kernels: tuple[str, ...] = ("chunked", "dense"), *, dense_max: int = 8192,
         queries: int = 100, repeats: int = 2, train: tuple[int, ...] = (),
-        device: str = "cpu", in_process: bool = False, timeout: float = 900.0
-        ) -> dict[str, Any]:
+        device: str = "cpu", in_process: bool = False, timeout: float = 900.0,
+        progress: Any = None) -> dict[str, Any]:
     """Measure every (tokens, position, kernel); JSON-ready dict with a ``results`` list.
 
     The dense kernel (the N x N reference) runs only up to ``dense_max`` tokens; ``train``
     lists the token counts that also get training steps (geodesic and relative bias, with and
-    without ``checkpoint_blocks``).
+    without ``checkpoint_blocks``). ``progress(record)`` is called with the record so far
+    after each configuration (the command line writes it, so a run cut short keeps its rows).
     """
-    import torch
 
     configs = []
     for n in tokens:
@@ -234,10 +247,19 @@ def run(tokens: tuple[int, ...] = (2048, 8192, 16200, 32768),
             for ckpt in (False, True):
                 configs.append({"tokens": n, "position": position, "kernel": "auto",
                                 "device": device, "train": True, "checkpoint": ckpt})
-    rows = []
+    rows: list[dict[str, Any]] = []
+    record = _record(device, rows)
     for config in configs:
         rows.append(measure(config) if in_process else _measure(config, timeout))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+        if progress is not None:
+            progress({**record, "complete": False})
+    return {**record, "complete": True}
+
+
+def _record(device: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    import torch
+
     return {
         "benchmark": "attention_memory",
         "model": {"dim": DIM, "depth": DEPTH, "heads": HEADS, "batch": 1, "dtype": "float32"},
@@ -246,6 +268,7 @@ def run(tokens: tuple[int, ...] = (2048, 8192, 16200, 32768),
         "device": torch.cuda.get_device_name() if device.startswith("cuda") else
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
         "date": time.strftime("%Y-%m-%d %H:%M"),
+        "load_average": os.getloadavg(),
         "results": rows,
     }
 
@@ -271,9 +294,9 @@ def markdown(result: dict[str, Any]) -> str:
             f"{r['attention_tflops']:.3f} |")
     train = [r for r in result["results"] if r.get("train") and "error" not in r]
     if train:
-        lines.append("\n| tokens | position | checkpoint_blocks | train step s (CPU s) | "
-                     "peak GiB |\n|---:|---|---|---:|---:|")
-        lines += [f"| {r['tokens']:,} | {r['position']} | {r['checkpoint']} | "
+        lines.append("\n| tokens | position | kernel | checkpoint_blocks | train step s (CPU s) "
+                     "| peak GiB |\n|---:|---|---|---|---:|---:|")
+        lines += [f"| {r['tokens']:,} | {r['position']} | {r['kernel']} | {r['checkpoint']} | "
                   f"{r['train_step_s']:.2f} ({r['train_step_cpu_s']:.2f}) | "
                   f"{r['train_peak_gib']:.2f} |" for r in train]
     return head + "\n".join(lines) + "\n"
@@ -329,6 +352,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--in-process", action="store_true")
     parser.add_argument("--check", action="store_true", help="kernels vs dense on the device")
+    parser.add_argument("--check-only", action="store_true", help="only the kernel check")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--plot", help="write the memory / time plot (PNG) here")
@@ -336,18 +360,31 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(json.loads(args.child))))
         return
-    checked = check(args.device) if args.check else None
+    checked = check(args.device, kernels=tuple(args.kernels.split(","))) \
+        if args.check or args.check_only else None
     if checked is not None:
         print(json.dumps({"check_max_abs_diff": checked}), file=sys.stderr, flush=True)
+    if args.check_only:
+        record = {**_record(args.device, []), "check_max_abs_diff": checked}
+        if args.json:
+            _write(args.json, json.dumps(record, indent=2) + "\n")
+        return
+
+    def progress(partial: dict[str, Any]) -> None:
+        if args.json:
+            _write(args.json, json.dumps({**partial, "check_max_abs_diff": checked}, indent=2))
+
     result = run(tuple(int(t) for t in args.tokens.split(",")),
                  tuple(args.positions.split(",")), tuple(args.kernels.split(",")),
                  dense_max=args.dense_max, queries=args.queries, repeats=args.repeats,
                  train=tuple(int(t) for t in args.train.split(",") if t),
-                 device=args.device, in_process=args.in_process, timeout=args.timeout)
+                 device=args.device, in_process=args.in_process, timeout=args.timeout,
+                 progress=progress)
     if checked is not None:
         result["check_max_abs_diff"] = checked
     text = json.dumps(result, indent=2)
-    print(text)
+    if not args.json:
+        print(text)
     print(markdown(result))
     if args.json:
         _write(args.json, text + "\n")

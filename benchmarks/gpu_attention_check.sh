@@ -1,29 +1,50 @@
 #!/usr/bin/env bash
-# Issue 15 on a lent GPU, one short run (under 2 minutes, each step under `timeout`):
-#   1. the chunked and the compiled FlexAttention kernels against the dense reference on CUDA
-#      (geodesic and relative bias, 2,048 tokens; largest |difference| of the predictions);
-#   2. the benchmark table on the device: 2k / 8k / 16,200 / 32k tokens, positions none /
-#      geodesic / relative, chunked kernel: first forward, forward, 100-query maps, peak
-#      memory (torch.cuda.max_memory_allocated) and the attention step's TFLOP/s;
-#   3. the compiled FlexAttention kernel at 16,200 tokens (compiling takes ~10-20 s a shape).
+# Issue 15 on a lent GPU: one short run, under 3 minutes in all (each step under `timeout`).
 #
-#   PYTHON=python bash benchmarks/gpu_attention_check.sh [OUT_DIR]
+#   bash benchmarks/gpu_attention_check.sh            # from the repository root, on the device
 #
-# Needs a CUDA build of torch and the project's runtime dependencies (run from a checkout;
-# PYTHONPATH is set to it). Writes OUT_DIR/attention_cuda_{chunked,flex}.json and a plot, and
-# prints Markdown tables for benchmarks/RESULTS.md. Configurations run in one process
-# (--in-process: peak statistics reset for each) to save the start-up of a process each.
-set -euo pipefail
+# Runs from a plain checkout: the project is NOT installed, PYTHONPATH points at the checkout
+# (needs torch with CUDA, numpy, xarray, pandas; matplotlib for the plot: all in the device
+# image with torch 2.11+cu130; PYTHON overrides the interpreter, default python3). Results go
+# to $OUT when it is set, else benchmarks/gpu_out:
+#   attention_cuda_check.json  1. chunked and compiled FlexAttention vs the dense reference on
+#                                 CUDA (geodesic and relative bias, 2,048 tokens; largest
+#                                 |difference| of the predictions) and the chunked kernel's
+#                                 training gradients vs dense (relative to the largest);
+#   attention_cuda.json        2. the table on the device: 2k / 8k / 16,200 / 32k tokens,
+#                                 positions none / geodesic / relative, chunked (and dense up to
+#                                 8k): first forward, forward, 100-query maps, peak memory
+#                                 (torch.cuda.max_memory_allocated), attention step TFLOP/s;
+#                                 training steps at 16,200 tokens with and without
+#                                 checkpoint_blocks;
+#   attention_cuda_flex.json   3. the compiled FlexAttention kernel at 16,200 tokens;
+#   attention_cuda.md, attention_cuda.png, gpu_attention_check.log: tables, plot, full log.
+# Each JSON is rewritten after every configuration, so a step cut short keeps its rows
+# ("complete": false). Configurations run in one process per step (--in-process; peak
+# statistics are reset for each), which saves a process start per configuration.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python}
-OUT=${1:-benchmarks/gpu_out}
-mkdir -p "$OUT"
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-"$PYTHON" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; \
-print(torch.__version__, torch.cuda.get_device_name())"
-timeout 75 "$PYTHON" benchmarks/bench_attention_memory.py --device cuda --in-process --check \
-    --kernels chunked --repeats 3 --json "$OUT/attention_cuda_chunked.json" \
-    --plot "$OUT/attention_cuda.png" | sed -n '/^| tokens/,$p'
-timeout 40 "$PYTHON" benchmarks/bench_attention_memory.py --device cuda --in-process \
-    --kernels flex --tokens 16200 --positions geodesic,relative --repeats 3 \
-    --json "$OUT/attention_cuda_flex.json" | sed -n '/^| tokens/,$p'
+PYTHON=${PYTHON:-python3}
+DIR=${OUT:-benchmarks/gpu_out}
+mkdir -p "$DIR"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+LOG="$DIR/gpu_attention_check.log"
+BENCH=(benchmarks/bench_attention_memory.py --device cuda --in-process)
+{
+    "$PYTHON" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; \
+print('torch', torch.__version__, torch.cuda.get_device_name())" || exit 1
+    echo "== 1. kernels vs dense (CUDA)"
+    timeout 45 "$PYTHON" "${BENCH[@]}" --check-only --kernels chunked,flex \
+        --json "$DIR/attention_cuda_check.json" || echo "step 1 failed or timed out"
+    echo "== 2. chunked and dense table"
+    timeout 75 "$PYTHON" "${BENCH[@]}" --kernels chunked,dense --repeats 3 --train 16200 \
+        --json "$DIR/attention_cuda.json" --plot "$DIR/attention_cuda.png" \
+        > "$DIR/attention_cuda.md" || echo "step 2 failed or timed out"
+    sed -n '/^| tokens/,$p' "$DIR/attention_cuda.md"
+    echo "== 3. compiled FlexAttention at 16,200 tokens"
+    timeout 45 "$PYTHON" "${BENCH[@]}" --kernels flex --tokens 16200 \
+        --positions geodesic,relative --repeats 3 --json "$DIR/attention_cuda_flex.json" \
+        > "$DIR/attention_cuda_flex.md" || echo "step 3 failed or timed out"
+    sed -n '/^| tokens/,$p' "$DIR/attention_cuda_flex.md"
+    cat "$DIR/attention_cuda_check.json" 2>/dev/null
+} 2>&1 | tee "$LOG"
