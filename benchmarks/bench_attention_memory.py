@@ -310,6 +310,7 @@ def plot(result: dict[str, Any], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), dpi=90)
     series: dict[tuple[str, str], list[dict]] = {}
@@ -323,9 +324,15 @@ def plot(result: dict[str, Any], path: str) -> None:
         axes[0].plot(n, [r["first_forward_peak_gib"] for r in rows], style, ms=3,
                      label=f"{kernel} {position}")
         axes[1].plot(n, [r["first_forward_cpu_s"] for r in rows], style, ms=3)
+    ticks = sorted({r["tokens"] for rows in series.values() for r in rows})
     for ax, label in zip(axes, ("peak memory (GiB)", "first forward (CPU s)"), strict=True):
         ax.set(xscale="log", yscale="log", xlabel="tokens N", ylabel=label)
+        ax.set_xticks(ticks, [f"{round(t / 1000, 1):g}k" for t in ticks])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.grid(alpha=0.3, which="both")
+    axes[0].set_yticks([0.25, 0.5, 1, 2, 4])
     axes[0].legend(fontsize=6)
     fig.tight_layout()
     tmp = f"{path}.tmp.png"
