@@ -80,12 +80,13 @@ def _coords(grid: tuple[int, int]) -> dict[str, np.ndarray]:
 
 # ---------------------------------------------------------------- occlusion
 def _occlusion_mask(rng: np.random.Generator, patches: tuple[int, int], keep: np.ndarray,
-                    fraction: float, pattern: str) -> np.ndarray:
+                    fraction: float, pattern: str, band: int) -> np.ndarray:
     """Occluded patches ``(py, px)`` bool: ``round(fraction * py * px)`` patches, none in ``keep``.
 
     ``"blocks"`` draws them at random among the patches outside ``keep``; ``"stripes"`` takes
-    whole patch columns that hold no ``keep`` patch, at random, as many as the fraction asks
-    (the last one partly, from the top), so that the gap runs across the grid.
+    whole patch columns between the two evidence bands (``band`` columns wide each side), at
+    random, as many as the fraction asks (the last one partly, from the top), so that the gap
+    runs across the grid.
     """
     py, px = patches
     n_occluded = round(fraction * py * px)
@@ -94,7 +95,7 @@ def _occlusion_mask(rng: np.random.Generator, patches: tuple[int, int], keep: np
         free = np.flatnonzero(~keep.ravel())
         mask.ravel()[rng.choice(free, size=min(n_occluded, free.size), replace=False)] = True
         return mask
-    columns = rng.permutation(np.flatnonzero(~keep.any(axis=0)))
+    columns = rng.permutation(np.arange(band, px - band))
     for col in columns:
         take = min(py, n_occluded - int(mask.sum()))
         if take <= 0:
@@ -192,7 +193,7 @@ def occlusion_task(
             field[s, r * patch:(r + 1) * patch, c * patch:(c + 1) * patch] += (
                 signs[s, side] * amplitude)
             keep[r, c] = True
-        occluded[s] = _occlusion_mask(rng, (py, px), keep, float(fraction), pattern)
+        occluded[s] = _occlusion_mask(rng, (py, px), keep, float(fraction), pattern, band)
     cell_mask = occluded.repeat(patch, axis=1).repeat(patch, axis=2)  # (S, ny, nx)
     field[cell_mask] = np.nan
     labels = (signs[:, 0] != signs[:, 1]).astype(np.int64)
