@@ -46,10 +46,11 @@ def tokenize(field: xr.DataArray, patch_size: int, *, periodic: bool = False
 def gridformer_model(settings: Mapping[str, Any], *, in_features: int, out_features: int,
                      head: str, patch_grid: tuple[int, ...], position: str | None = None
                      ) -> nn.Module:
-    """GridFormer from ``settings`` (``dim``, ``depth``, ``heads``, ``mlp_ratio``, ``position``).
+    """GridFormer from ``settings`` (``dim``, ``depth``, ``heads``, ``mlp_ratio``, ``position``,
+    optionally ``max_relative_offset``).
 
-    The relative table reaches across the whole patch grid (``max_relative_offset`` = its
-    largest side), so no pair of tokens shares a clipped entry; ``reference_grid`` is the
+    By default the relative table reaches across the whole patch grid (``max_relative_offset``
+    = its largest side), so no pair of tokens shares a clipped entry; ``reference_grid`` is the
     training patch grid (used by ``position="absolute"``).
     """
     from gridformer.model import GridFormer, GridFormerConfig
@@ -61,7 +62,8 @@ def gridformer_model(settings: Mapping[str, Any], *, in_features: int, out_featu
     config = GridFormerConfig(
         in_features=in_features, out_features=out_features, dim=settings["dim"],
         depth=settings["depth"], heads=settings["heads"], mlp_ratio=settings["mlp_ratio"],
-        position=position, max_relative_offset=max(patch_grid), head=head, pool="mean",
+        position=position, head=head, pool="mean",
+        max_relative_offset=settings.get("max_relative_offset", max(patch_grid)),
         reference_grid=tuple(patch_grid), **extra)
     return GridFormer(config)
 

@@ -129,10 +129,16 @@ class ExperimentResult:
     verdict: Verdict
     seconds: float
     environment: dict[str, Any]
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def command(self) -> str:
-        """The command line that reproduces this run."""
+        """The command line that reproduces this run (a Python call when settings were
+        overridden or the seeds are not ``0 .. K-1``)."""
+        if self.overrides or self.seeds != list(range(len(self.seeds))):
+            return (f"run_experiment(get_experiment({self.experiment.name!r}), "
+                    f"mode={self.mode!r}, seeds={self.seeds}, device={self.device!r}, "
+                    f"overrides={self.overrides!r})")
         return (f"gridformer experiment {self.experiment.name} --{self.mode} "
                 f"--seeds {len(self.seeds)} --device {self.device}")
 
@@ -142,7 +148,8 @@ class ExperimentResult:
             "command": self.command,
             "config": {"experiment": self.experiment.name, "mode": self.mode,
                        "seeds": list(self.seeds), "device": self.device,
-                       "settings": self.settings, "environment": self.environment},
+                       "settings": self.settings, "overrides": self.overrides,
+                       "environment": self.environment},
             "metrics": self.metrics,
             "verdict": self.verdict.text,
             "seconds": round(self.seconds, 3),
@@ -252,7 +259,7 @@ def environment(device: Any) -> dict[str, Any]:
     env = {
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": _processor_name(),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
@@ -261,6 +268,18 @@ def environment(device: Any) -> dict[str, Any]:
     if getattr(device, "type", None) == "cuda":
         env["device_name"] = torch.cuda.get_device_name(device)
     return env
+
+
+def _processor_name() -> str:
+    """The CPU model (``/proc/cpuinfo`` on Linux), else what :mod:`platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 # ---------------------------------------------------------------- running
@@ -308,5 +327,5 @@ def run_experiment(
         experiment=experiment, mode=mode, settings=settings, seeds=seed_list,
         device=str(torch_device), runs=runs, metrics=metrics,
         verdict=experiment.verdict(metrics, settings), seconds=time.perf_counter() - started,
-        environment=environment(torch_device),
+        environment=environment(torch_device), overrides=dict(overrides or {}),
     )

@@ -52,8 +52,8 @@ __all__ = ["EXPERIMENT", "boundary_f1", "mean_iou", "rank_correlation"]
 _MODEL = {"dim": 32, "depth": 2, "heads": 4, "mlp_ratio": 2.0, "position": "relative",
           "lr": 2e-3, "batch_size": 32}
 QUICK = {"grid": [32, 32], "patch_size": 4, "kind": "fronts", "noise": 0.5,
-         "n_train": 1024, "n_test": 256, "steps": 400, "bootstrap": 1000, **_MODEL}
-FULL = {**QUICK, "n_train": 4096, "n_test": 1024, "steps": 2000}
+         "n_train": 1024, "n_test": 256, "steps": 300, "bootstrap": 1000, **_MODEL}
+FULL = {**QUICK, "n_train": 2048, "n_test": 512, "steps": 1500}
 
 
 # ---------------------------------------------------------------- metrics
@@ -139,12 +139,21 @@ def _data(settings: Mapping[str, Any], n: int, seed: int) -> xr.Dataset:
 
 
 def _sharpness(attention: list[tuple[Tensor, ...]], layout: Any) -> np.ndarray:
-    """``1 - entropy`` per (sample, token), averaged over layers and heads."""
+    """``1 - entropy`` per (sample, token), averaged over layers and heads.
+
+    ``attention`` holds the per-layer maps of consecutive batches of the samples of ``layout``.
+    """
+    import dataclasses
+
     from gridformer.analysis import attention_entropy
 
-    parts = [attention_entropy(batch, layout).mean(("layer", "head")).values
-             for batch in attention]  # (S_batch, N) each
-    return 1.0 - np.concatenate(parts)
+    parts, lo = [], 0
+    for batch in attention:
+        hi = lo + batch[0].shape[0]
+        rows = dataclasses.replace(layout, valid=layout.valid[lo:hi])  # this batch's samples
+        parts.append(attention_entropy(batch, rows).mean(("layer", "head")).values)
+        lo = hi
+    return 1.0 - np.concatenate(parts)  # (S, N)
 
 
 def run(seed: int, settings: Mapping[str, Any], device: Any) -> SeedRun:

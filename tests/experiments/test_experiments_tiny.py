@@ -11,7 +11,7 @@ import pytest
 import torch
 from scipy import stats
 
-from gridformer.experiments import get_experiment, run_experiment
+from gridformer.experiments import get_experiment, run_experiment, write_report
 from gridformer.experiments._common import cnn_model, gridformer_model, tokenize
 from gridformer.experiments.counting import pairing_share
 from gridformer.experiments.segmentation import boundary_f1, mean_iou, rank_correlation
@@ -22,6 +22,16 @@ SMALL_MODEL = {"dim": 8, "heads": 2, "depth": 1, "batch_size": 16}
 def run_tiny(name: str, **overrides):
     return run_experiment(get_experiment(name), mode="quick", seeds=[0, 1], device="cpu",
                           overrides=overrides)
+
+
+def check_report(result, folder):
+    """The figure is drawn and the report names the verdict and every metric."""
+    png, md = write_report(result, folder)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = md.read_text()
+    assert f"**Verdict ({result.verdict.outcome}).** {result.verdict.text}" in text
+    for key in result.metrics:
+        assert f"| `{key}` |" in text
 
 
 def check_summaries(result, keys):
@@ -40,7 +50,7 @@ def in_unit_interval(summary):
 
 
 # ---------------------------------------------------------------- occlusion
-def test_occlusion_tiny_keys_and_ranges():
+def test_occlusion_tiny_keys_and_ranges(tmp_path):
     result = run_tiny("occlusion", grid=[16, 32], occlusion_fractions=[0.25, 0.5],
                       n_train=48, n_test=16, steps=3, cnn_hidden=4, **SMALL_MODEL)
     models = ("vit", "cnn", "cnn_zero_fill")
@@ -54,6 +64,7 @@ def test_occlusion_tiny_keys_and_ranges():
         assert in_unit_interval(result.metrics[f"{m}_accuracy_occluded"])
     assert result.metrics["cnn_receptive_field"]["values"] == [13.0, 13.0]  # 1 + 6 * (3 - 1)
     assert "(50% of patches missing)" in result.verdict.text
+    check_report(result, tmp_path)
 
 
 def test_occluded_tokens_are_never_read_by_either_model():
@@ -82,7 +93,7 @@ def test_occluded_tokens_are_never_read_by_either_model():
 
 
 # ---------------------------------------------------------------- counting
-def test_counting_tiny_keys_chance_and_receptive_field():
+def test_counting_tiny_keys_chance_and_receptive_field(tmp_path):
     result = run_tiny("counting", n_train=48, n_test=16, steps=3, cnn_hidden=4, **SMALL_MODEL)
     check_summaries(result, ["vit_accuracy", "cnn_accuracy", "chance_accuracy",
                              "pairing_attention", "vit_train_loss", "cnn_train_loss",
@@ -94,6 +105,7 @@ def test_counting_tiny_keys_chance_and_receptive_field():
     assert (m["cnn_receptive_field"]["mean"], m["min_half_distance"]["mean"]) == (9.0, 9.0)
     for key in ("vit_accuracy", "cnn_accuracy", "pairing_attention"):
         assert in_unit_interval(m[key])
+    check_report(result, tmp_path)
 
 
 def test_pairing_share_counts_the_partner_as_the_strongest_other_key():
@@ -115,8 +127,8 @@ def test_pairing_share_counts_the_partner_as_the_strongest_other_key():
 
 
 # ---------------------------------------------------------------- segmentation
-def test_segmentation_tiny_keys_and_interval():
-    result = run_tiny("segmentation", grid=[16, 16], n_train=32, n_test=12, steps=3,
+def test_segmentation_tiny_keys_and_interval(tmp_path):
+    result = run_tiny("segmentation", grid=[16, 16], n_train=32, n_test=70, steps=3,
                       bootstrap=40, **SMALL_MODEL)
     check_summaries(result, ["mean_iou", "boundary_f1", "sharpness_boundary_correlation",
                              "sharpness_boundary_correlation_low",
@@ -130,6 +142,7 @@ def test_segmentation_tiny_keys_and_interval():
                          m["sharpness_boundary_correlation_high"]["values"], strict=True):
         assert -1 <= lo <= hi <= 1
         assert -1 <= r <= 1
+    check_report(result, tmp_path)
 
 
 def test_segmentation_scores_by_hand():
@@ -164,7 +177,7 @@ def test_resolution_ratio_on_the_training_grid_is_one():
         assert result.metrics[f"{name}_error_train_grid"]["mean"] > 0
 
 
-def test_resolution_tiny_on_new_grids():
+def test_resolution_tiny_on_new_grids(tmp_path):
     result = run_tiny("resolution", train_grid=[8, 8], eval_grids=[[16, 8], [8, 12]],
                       encodings=["absolute", "relative"], n_train=16, n_test=4, steps=3,
                       **SMALL_MODEL)
@@ -174,10 +187,11 @@ def test_resolution_tiny_on_new_grids():
     assert ratio["values"] == pytest.approx([np.mean(v) for v in by_grid["values"]])
     assert "relative" in result.verdict.text
     assert "absolute (interpolated)" in result.verdict.text
+    check_report(result, tmp_path)
 
 
 # ---------------------------------------------------------------- stencil
-def test_stencil_in_the_harness_learns_the_heat_stencil():
+def test_stencil_in_the_harness_learns_the_heat_stencil(tmp_path):
     result = run_tiny("stencil", grid=[8, 8], rollout_steps=5, n_rollout=1, steps=30)
     check_summaries(result, ["max_abs_error", "mass_in_support", "effective_max_abs_error",
                              "rollout_rel_l2", "train_seconds"])
@@ -185,3 +199,4 @@ def test_stencil_in_the_harness_learns_the_heat_stencil():
     assert max(m["max_abs_error"]["values"]) < 1e-2
     assert min(m["mass_in_support"]["values"]) > 0.99
     assert result.verdict.outcome == "holds"
+    check_report(result, tmp_path)

@@ -128,6 +128,10 @@ def test_run_experiment_records_seeds_and_summaries(tmp_path):
     full = run_experiment(_toy([]), mode="full", seeds=[4, 7], device="cpu")
     assert full.metrics["score"]["values"] == pytest.approx([0.14, 0.17])
     assert full.verdict.outcome == "does not hold"
+    changed = run_experiment(_toy([]), seeds=2, device="cpu", overrides={"offset": 0.6})
+    assert changed.command == ("run_experiment(get_experiment('toy'), mode='quick', seeds=[0, "
+                               "1], device='cpu', overrides={'offset': 0.6})")
+    assert changed.record()["config"]["overrides"] == {"offset": 0.6}
 
     paths = write_report(result, tmp_path / "out")
     assert [p.name for p in paths] == ["toy.png", "toy.md"]
