@@ -156,7 +156,10 @@ def figure(result: ExperimentResult) -> Any:
     means = [m[k]["mean"] for k in keys]
     sds = [m[k]["sd"] or 0.0 for k in keys]
     bars.bar(names, means, yerr=sds, capsize=4, color=["C0", "C1", "C2"])
-    bars.axhline(m["chance_accuracy"]["mean"], color="grey", linestyle=":", label="chance")
+    bars.hlines(m["chance_accuracy"]["mean"], -0.4, 1.4, color="grey", linestyle=":",
+                label="chance")
+    n_tokens = int(np.prod(result.settings["patch_grid"]))
+    bars.hlines(1 / (n_tokens - 1), 1.6, 2.4, color="grey", linestyle=":")  # a random key
     bars.set(ylim=(0, 1.05), ylabel="accuracy / share", title=f"{len(result.seeds)} seeds")
     bars.legend(loc="upper right")
     example = result.runs[0].artefacts["example"]
