@@ -20,6 +20,9 @@ Imported as ``gridformer.datasets`` (the folder is ``datasets/`` at the reposito
     items = datasets.TokenStoreDataset("t2m.zarr", window=2, lead=1)      # token pairs, fast
     field = datasets.random_field((64, 64), spectral_slope=-3.0, seed=0)   # or spectrum="smooth"
     tele = datasets.planted_teleconnection(256, seed=0)
+    task = datasets.occlusion_task(512, fraction=0.5, seed=0)              # experiment tasks:
+    task = datasets.counting_task(512, seed=0)                             # xarray, truth in
+    task = datasets.segmentation_task(512, kind="fronts", seed=0)          # variables / attrs
 
 The torch datasets (``ForecastDataset``, ``TrajectoryPairs``, ``TokenStoreDataset``) and
 ``BlockShuffleSampler`` are imported on first use (PEP 562), so NetCDF work does not load torch.
@@ -43,6 +46,7 @@ from gridformer.datasets.preprocess import write_token_store
 from gridformer.datasets.store import TokenStore, open_token_store
 from gridformer.datasets.synthetic import planted_teleconnection, random_field
 from gridformer.datasets.the_well import open_the_well, write_the_well
+from gridformer.datasets.vision_tasks import counting_task, occlusion_task, segmentation_task
 
 from gridformer.tokenize.geometry import global_grid  # the one cell-centred global grid
 
@@ -60,14 +64,17 @@ __all__ = [
     "TrajectoryPairs",
     "anomalies",
     "climatology",
+    "counting_task",
     "global_grid",
     "lat_weights",
+    "occlusion_task",
     "open_dataset",
     "open_pdebench",
     "open_the_well",
     "open_token_store",
     "planted_teleconnection",
     "random_field",
+    "segmentation_task",
     "split_by_time",
     "write_netcdf",
     "write_pdebench",
