@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint clean install
+.PHONY: demo test lint clean install kernel notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,23 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/gridformer demo
+	@echo
+	@echo "Next: 'source $(VENV)/bin/activate' puts gridformer and this Python on your PATH;"
+	@echo "'make kernel' registers the environment as the Jupyter kernel 'gridformer'."
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Jupyter: the kernel "Python (gridformer)" runs this environment's Python (user-level spec).
+kernel: $(STAMP)
+	$(BIN)/python -m ipykernel install --user --name gridformer --display-name "Python (gridformer)"
+
+# Re-execute the example notebooks and store them with their outputs.
+notebooks: $(STAMP)
+	$(BIN)/python notebooks/execute.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

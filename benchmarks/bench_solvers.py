@@ -1,9 +1,10 @@
 """Solver backends side by side: numba kernels vs numpy array expressions vs torch on CPU.
 
 Runs the same solves on each backend in one process and prints JSON with wall times and
-ratios against the numpy baseline measured in the same run::
+ratios against the numpy baseline measured in the same run. After ``make demo`` and
+``source .venv/bin/activate``::
 
-    .venv/bin/python benchmarks/bench_solvers.py [--grid 256,256] [--samples 8] [--steps 500]
+    python benchmarks/bench_solvers.py [--grid 256,256] [--samples 8] [--steps 500]
 
 The first numba call compiles its kernels; a warm-up solve runs before timing.
 """
@@ -12,12 +13,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
-import numpy as np
-import xarray as xr
+try:
+    import numpy as np
+    import xarray as xr
 
-from gridformer import solvers
+    from gridformer import solvers
+    from gridformer.cli.common import parse_int_tuple
+except ImportError as error:  # run with a Python that lacks the package
+    sys.exit(f"{error}: run `make install` and `source .venv/bin/activate` first "
+             f"(or use .venv/bin/python); this is {sys.executable}")
 
 BACKENDS = ("numpy", "cpu", "torch-cpu")  # "cpu" is the numba path
 
@@ -43,12 +50,14 @@ def _time_solve(equation: str, u0: xr.DataArray, steps: int, device: str, repeat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--grid", default="256,256")
+    parser.add_argument("--grid", type=parse_int_tuple, default=(256, 256), metavar="Y,X")
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    grid = tuple(int(n) for n in args.grid.split(","))
+    grid = args.grid
+    if len(grid) != 2 or min(grid) < 2:
+        parser.error(f"--grid={args.grid} must be Y,X with at least 2 points each")
     u0 = _initial_field(grid, args.samples, seed=0)
     cases = {
         "heat": {"diffusivity": (0.6, 0.3), "dt": 0.4},

@@ -166,7 +166,7 @@ def solve(
         (plain array expressions, a reference).
     progress
         Optional wrapper ``progress(iterable, total=, desc=)`` yielding the step numbers
-        (e.g. :func:`gridformer.cli.common.progress`).
+        (e.g. :func:`gridformer._progress.progress`).
     **params
         The equation's physical parameters, all required (there are no defaults): heat
         ``diffusivity``; advection ``velocity``; burgers ``viscosity``; wave ``speed`` (and

@@ -31,9 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gridformer.cli.common import add_output_arguments, write_result
+from gridformer.cli.common import UsageError, add_output_arguments, write_result
 
-__all__ = ["build_model", "read_config", "register", "run"]
+__all__ = ["DEFAULT_OUT", "build_model", "read_config", "register", "run"]
+
+DEFAULT_OUT = Path("gridformer-out") / "train"
 
 _SECTIONS = {"data", "model", "training"}
 _FIT_KEYS = {"steps", "epochs", "lr", "batch_size", "warmup_steps", "weight_decay", "grad_clip",
@@ -49,7 +51,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--config", required=True, type=Path, metavar="FILE",
                    help="YAML or JSON file with data / model / training sections")
     add_output_arguments(p, out_help="folder for checkpoint.pt and history.json "
-                                     "(default: gridformer-out/train)")
+                                     f"(default: {DEFAULT_OUT})")
     p.set_defaults(func=run)
 
 
@@ -118,8 +120,12 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(training) - _FIT_KEYS)
     if unknown:
         msg = f"unknown training keys {unknown}; valid: {sorted(_FIT_KEYS)}"
-        raise ValueError(msg)
-    out = args.out or Path("gridformer-out") / "train"
+        raise UsageError(msg)
+    out = args.out or DEFAULT_OUT
+    blocking = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:  # checked before training, not when the checkpoint is written
+        msg = f"--out={str(out)!r} must be a folder, but {str(blocking)!r} is a file"
+        raise UsageError(msg)
     pairs = load_pairs(dict(config["data"]))
     torch.manual_seed(int(training.get("seed", 0)))  # model initialisation
     model = build_model(dict(config.get("model") or {}), features=pairs.source["features"],

@@ -211,7 +211,7 @@ def fit_field_model(
         Called as ``callback(step, loss)`` after every step.
     progress
         Optional wrapper of the step iterable, called as ``progress(range(steps), total=steps,
-        desc=...)`` (e.g. :func:`gridformer.cli.common.progress` for a tqdm bar).
+        desc=...)`` (e.g. :func:`gridformer._progress.progress` for a tqdm bar).
 
     Returns
     -------

@@ -9,11 +9,9 @@ CPU.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,6 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import BatchSampler, Dataset, DistributedSampler
 
+from gridformer._progress import progress_bar, progress_enabled
 from gridformer.training import distributed
 from gridformer.training._batches import Split, batch_loss, evaluate_split
 from gridformer.training.checkpoint import load_checkpoint, save_checkpoint
@@ -152,7 +151,8 @@ def fit(
     resume_from
         A checkpoint to continue from (model, optimizer, scheduler, RNG, step, history).
     progress
-        tqdm bar with the loss; default: only when stderr is a terminal.
+        tqdm bar with the loss; default: :func:`gridformer._progress.progress_enabled`
+        (terminals and Jupyter, never when ``CI`` is set).
     metadata
         Plain JSON-able data stored in every checkpoint under ``"metadata"``: what
         :func:`~gridformer.training.load_model` needs to use the model on new data (tokenizer
@@ -181,7 +181,7 @@ def fit(
 
     device = resolve_device(device)
     ctx, device = distributed.setup(device)
-    bar: Any = _NoBar()
+    bar: Any = progress_bar(total=0, enabled=False)
     net = None
     try:
         use_amp = device.type == "cuda" and amp is not False
@@ -203,8 +203,8 @@ def fit(
                             scheduler=scheduler, step=step, seed=seed,
                             history=history.to_dict(), metadata=metadata)
 
-        show = sys.stderr.isatty() if progress is None else progress
-        bar = _bar(total, start, show and ctx.is_main)
+        show = progress_enabled() if progress is None else progress
+        bar = progress_bar(total=total, initial=start, desc="train", enabled=show and ctx.is_main)
         batches: list[list[int]] = []
         for step in range(start, total):
             epoch, b = divmod(step, per_epoch)
@@ -330,22 +330,4 @@ def evaluate(model: nn.Module, data: Dataset | tuple[Any, Any], *, layout: Any,
     split = Split.build(data, "data", layout, loss)
     return evaluate_split(model, split, batch_size=batch_size, device=resolve_device(device),
                           amp=amp)
-
-def _bar(total: int, start: int, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=start, desc="train", leave=False)
-
-
-class _NoBar(contextlib.nullcontext):
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_postfix(self, **kwargs: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 

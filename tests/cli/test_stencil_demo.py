@@ -45,24 +45,51 @@ def test_stencil_command_json_figures_and_report(tmp_path, capsys):
     assert "mass in FD support" in printed
 
 
-def test_stencil_command_bad_input(tmp_path, capsys):
+def test_stencil_command_bad_input(capsys):
     assert main(["stencil", "--dt", "2.0", "--grid", "8,8", "--rollout-steps", "2"]) == 2
-    assert "dt" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("gridformer stencil: error: dt=2.0 is unstable for heat")
+    assert "use dt <= 0.555556" in err
     assert main(["stencil", "--grid", "4,4"]) == 2
-    assert "too small" in capsys.readouterr().err
-    assert not (tmp_path / "x.json").exists()
+    assert capsys.readouterr().err.startswith(
+        "gridformer stencil: error: grid=(4, 4) is too small for the heat stencil")
+
+
+@pytest.mark.slow
+def test_stencil_negative_velocity_without_equals_and_json_on_stdout(capsys):
+    """``--velocity -0.25,0.5`` is read as a value; the upwind stencil it implies is learned."""
+    rc = main(["stencil", "--equation", "advection", "--velocity", "-0.25,0.5", "--dt", "0.4",
+               "--grid", "8,8", "--steps", "10", "--rollout-steps", "3", "--json", "-"])
+    assert rc == 0
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)  # stdout carries only the record
+    assert record["config"]["velocity"] == [-0.25, 0.5]
+    # corner transport upwind, c_y = -0.1, c_x = 0.2: information comes from y + 1 and x - 1
+    cy, cx = 0.1, 0.2
+    expected = {(0, 0): (1 - cy) * (1 - cx), (1, 0): cy * (1 - cx), (0, -1): (1 - cy) * cx,
+                (1, -1): cy * cx}
+    m = record["metrics"]
+    fd = dict(zip(map(tuple, m["fd_stencil"]["offsets"]), m["fd_stencil"]["weights"],
+                  strict=True))
+    assert {o: w for o, w in fd.items() if abs(w) > 0} == pytest.approx(expected)
+    learned = dict(zip(map(tuple, m["learned_stencil"]["offsets"]),
+                       m["learned_stencil"]["weights"], strict=True))
+    assert all(abs(learned[o] - w) <= 1e-3 for o, w in expected.items())
+    assert "mass in FD support" in captured.err  # the human-readable summary moved to stderr
 
 
 @pytest.mark.slow
 def test_demo_prints_the_table_and_writes_figures(tmp_path, capsys):
-    rc = main(["demo", "--out", str(tmp_path / "demo"), "--json", str(tmp_path / "d.json")])
+    rc = main(["demo", "--out", str(tmp_path / "demo"), "--json", "-"])
     assert rc == 0
-    printed = capsys.readouterr().out
-    assert "learned - FD" in printed
-    assert "(+0, +0)" in printed
-    assert str((tmp_path / "demo").resolve()) in printed
-    m = json.loads((tmp_path / "d.json").read_text())["metrics"]
+    captured = capsys.readouterr()
+    assert "learned - FD" in captured.err
+    assert "(+0, +0)" in captured.err
+    assert str((tmp_path / "demo").resolve()) in captured.err
+    record = json.loads(captured.out)
+    assert record["command"] == "demo"
+    m = record["metrics"]
     assert m["max_abs_error"] <= 1e-3
     assert m["mass_in_support"] >= 0.999
     assert m["rollout_rel_l2"] <= 1e-3
-    assert (tmp_path / "demo" / "stencil.png").exists()
+    assert (tmp_path / "demo" / "stencil.png").read_bytes()[:8] == PNG

@@ -54,7 +54,8 @@ def gray_scott() -> xr.Dataset:
     coords = {"y": np.arange(6) * 1.0, "x": np.arange(10) * 0.5}
     u0 = xr.Dataset({n: (("sample", "y", "x"), rng.random(shape)) for n in ("u", "v")},
                     coords=coords)
-    return solvers.solve("gray_scott", u0, steps=4, dt=0.1)
+    return solvers.solve("gray_scott", u0, steps=4, dt=0.1, diffusivity_u=0.16, diffusivity_v=0.08,
+                         feed=0.035, kill=0.065)
 
 
 def test_1d_arrays_are_what_pdebench_reads(advection, tmp_path):

@@ -54,15 +54,20 @@ def test_train_on_netcdf_writes_checkpoint_history_and_json(tmp_path, netcdf):
 
 
 def test_train_baseline_from_json_config(tmp_path, netcdf):
+    import torch
+
     config = {"data": {"path": str(netcdf)},
               "model": {"kind": "local_cnn", "hidden": 4, "layers": 1},
               "training": {"steps": 2, "batch_size": 4, "device": "cpu"}}
     code = main(["train", "--config", str(write_config(tmp_path, config, ".json")),
                  "--out", str(tmp_path / "o")])
     assert code == 0
+    state = torch.load(tmp_path / "o" / "checkpoint.pt", weights_only=True)
+    assert state["model_class"] == "LocalCNN"
+    assert state["step"] == 2
 
 
-def test_train_on_solver_dataset(tmp_path):
+def test_train_on_solver_dataset_with_json_on_stdout(tmp_path, capsys):
     pytest.importorskip("gridformer.solvers")
     config = {
         "data": {"solver": {"equation": "heat", "params": {"diffusivity": 0.1}, "grid": [8, 8],
@@ -71,7 +76,15 @@ def test_train_on_solver_dataset(tmp_path):
         "training": {"steps": 2, "batch_size": 4, "device": "cpu"},
     }
     assert main(["train", "--config", str(write_config(tmp_path, config)),
-                 "--out", str(tmp_path / "o")]) == 0
+                 "--out", str(tmp_path / "o"), "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)  # only the record on stdout
+    assert record["command"] == "train"
+    assert record["metrics"]["data"]["variables"] == ["u"]
+    assert record["metrics"]["data"]["pairs"] == 2 * 4  # samples x (steps + 1 states - lead)
+    assert record["metrics"]["steps"] == 2
+    assert f"trained 2 steps: train loss {record['metrics']['final_train_loss']:.4g}" \
+        in captured.err
 
 
 @pytest.mark.parametrize(
@@ -111,3 +124,19 @@ def test_malformed_config_file_is_exit_2_naming_the_file(tmp_path, capsys, suffi
     err = capsys.readouterr().err
     assert f"gridformer train: error: config '{path}' is not valid {kind}" in err
     assert "Traceback" not in err
+
+
+def test_out_that_is_a_file_is_refused_before_training(tmp_path, netcdf, capsys, monkeypatch):
+    import gridformer.training
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("fit ran although --out is unusable")
+
+    monkeypatch.setattr(gridformer.training, "fit", must_not_run)
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file")
+    config = write_config(tmp_path, {"data": {"path": str(netcdf)}})
+    assert main(["train", "--config", str(config), "--out", str(blocker)]) == 2
+    assert capsys.readouterr().err == (
+        f"gridformer train: error: --out={str(blocker)!r} must be a folder, "
+        f"but {str(blocker)!r} is a file\n")
