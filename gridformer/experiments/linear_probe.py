@@ -11,7 +11,7 @@ of dt = 0.2, periodic, unit spacing) from the fields of the new task's distribut
 labels are never read.
 
 New task (:func:`gridformer.datasets.spectral_slope_task`): classify the spectral slope of a
-32 x 32 field among 6 slopes (4 x 4 patches, 64 tokens), with the first ``f`` of
+16 x 16 field among 6 slopes (4 x 4 patches, 16 tokens), with the first ``f`` of
 ``n_train`` labelled samples for each ``f`` in ``label_fractions``. Three models per budget:
 *linear probe* (the pretrained encoder frozen; a linear classifier on its mean-pooled,
 standardised final features, full-batch Adam for ``probe_steps``), *fine-tuning* (the
@@ -44,14 +44,14 @@ from gridformer.experiments.verdicts import at, compare, compare_to_value, fmt
 
 __all__ = ["EXPERIMENT", "check_label_fractions", "finetune_model", "linear_probe"]
 
-QUICK = {"grid": [32, 32], "patch_size": 4, "slopes": [-1.0, -1.5, -2.0, -2.5, -3.0, -3.5],
+QUICK = {"grid": [16, 16], "patch_size": 4, "slopes": [-1.0, -1.5, -2.0, -2.5, -3.0, -3.5],
          "noise_sd": 0.1, "diffusivity": 1.0, "dt": 0.2, "solver_steps": 5,
-         "n_pretrain": 1024, "pretrain_steps": 400, "n_train": 1024, "n_test": 512,
-         "label_fractions": [0.05, 0.25, 1.0], "dim": 32, "depth": 2, "heads": 4,
-         "mlp_ratio": 2.0, "lr": 2e-3, "batch_size": 32, "steps": 300, "probe_steps": 300,
+         "n_pretrain": 1024, "pretrain_steps": 200, "n_train": 1024, "n_test": 512,
+         "label_fractions": [0.1, 1.0], "dim": 32, "depth": 2, "heads": 4,
+         "mlp_ratio": 2.0, "lr": 2e-3, "batch_size": 32, "steps": 150, "probe_steps": 300,
          "probe_lr": 1e-2, "small_gap": 0.05}
-FULL = {**QUICK, "n_pretrain": 4096, "pretrain_steps": 2000, "n_train": 2048, "n_test": 1024,
-        "label_fractions": [0.02, 0.1, 0.5, 1.0], "steps": 1000, "probe_steps": 500}
+FULL = {**QUICK, "n_pretrain": 2048, "pretrain_steps": 600, "n_test": 1024,
+        "label_fractions": [0.05, 0.25, 1.0], "steps": 300}
 
 
 def check_label_fractions(fractions: Any) -> list[float]:

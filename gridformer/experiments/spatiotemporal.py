@@ -49,8 +49,8 @@ __all__ = ["EXPERIMENT", "PerFrameModel", "self_past_attention", "temporal_fract
 
 _MODEL = {"dim": 32, "depth": 2, "heads": 4, "mlp_ratio": 2.0, "lr": 2e-3, "batch_size": 32}
 QUICK = {"grid": [16, 16], "patch_size": 4, "n_frames": 4, "tasks": ["blobs", "advection"],
-         "max_speed": 2, "n_train": 1024, "n_test": 256, "steps": 400, **_MODEL}
-FULL = {**QUICK, "n_train": 2048, "n_test": 512, "steps": 1500}
+         "max_speed": 2, "n_train": 512, "n_test": 256, "steps": 150, **_MODEL}
+FULL = {**QUICK, "n_train": 1024, "n_test": 512, "steps": 500}
 STILL = 1e-2  # rms change (field units; fields have std 0.5 - 1) below which a patch is still
 
 

@@ -22,8 +22,8 @@ from gridformer.analysis import (
 )
 from gridformer.experiments.stencil_report import (
     _rollout_figure,
-    stencil_figure,
     pdebench_table,
+    stencil_figure,
     summary_lines,
     write_stencil_report,
 )
