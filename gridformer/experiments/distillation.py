@@ -219,14 +219,15 @@ def verdict(metrics: dict[str, dict[str, Any]], settings: Mapping[str, Any]) -> 
                      metrics["student_kd_accuracy_hinton"], "plain student",
                      metrics["student_accuracy"], margin=0.01)
     gains = (metrics["kd_gain"]["mean"], metrics["kd_gain_hinton"]["mean"])
-    better = ("KL(p_student||p_teacher)" if gains[0] > gains[1] else
-              "KL(p_teacher||p_student)" if gains[1] > gains[0] else "neither")
+    better = ("larger with KL(p_student||p_teacher)" if gains[0] > gains[1] else
+              "larger with KL(p_teacher||p_student)" if gains[1] > gains[0] else "equal")
     context = (f"teacher {fmt(metrics['teacher_accuracy'])} on all data, students on "
                f"{metrics['student_samples']['mean']:.0f} samples (chance "
                f"{metrics['chance_accuracy']['mean']:.3f}); ")
     return Verdict(text.outcome,
                    f"{context}{text.text}; {hinton.text.replace(' — the claim', ': it')}; "
-                   f"larger mean gain: {better} ({gains[0]:+.3f} vs {gains[1]:+.3f})")
+                   f"mean gain over the plain student: KL(p_student||p_teacher) "
+                   f"{gains[0]:+.3f}, KL(p_teacher||p_student) {gains[1]:+.3f} — {better}")
 
 
 def figure(result: ExperimentResult) -> Any:

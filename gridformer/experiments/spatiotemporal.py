@@ -261,6 +261,7 @@ def figure(result: ExperimentResult) -> Any:
     ax_layer.axhline(0.5, color="k", linestyle=":", label="claim: > 0.5")
     ax_layer.axhline(m["temporal_attention_uniform"]["mean"], color="grey", linestyle="--",
                      label="uniform attention")
+    ax_layer.set_xticks(np.arange(1, len(layers["mean"]) + 1))
     ax_layer.set(xlabel="layer", ylabel="attention on other frames", ylim=(0, 1),
                  title="attention across time (joint model)")
     ax_layer.legend()
