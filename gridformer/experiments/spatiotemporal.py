@@ -59,21 +59,27 @@ def clips(settings: Mapping[str, Any], n: int, seed: int) -> xr.DataArray:
     from gridformer.datasets import advection_clips, moving_blobs
 
     parts = []
-    tasks = list(settings["tasks"])
+    tasks = _check_tasks(settings["tasks"])
     for i, task in enumerate(tasks):
         k = n // len(tasks) + (i < n % len(tasks))
         common = {"grid": tuple(settings["grid"]), "n_frames": settings["n_frames"] + 1,
                   "seed": derive_seed(seed, i)}
         if task == "blobs":
             parts.append(moving_blobs(k, max_speed=settings["max_speed"], **common).field)
-        elif task == "advection":
+        else:  # "advection": Courant numbers up to max_speed / 2, 2 solver steps a frame
             courant = np.linspace(-1, 1, 5) * settings["max_speed"] / 2
             parts.append(advection_clips(k, courant=tuple(courant), steps_per_frame=2,
                                          **common).field)
-        else:
-            msg = f"tasks={tasks!r}: {task!r} is not one of ['blobs', 'advection']"
-            raise ValueError(msg)
     return xr.concat(parts, dim="sample")
+
+
+def _check_tasks(tasks: Any) -> list[str]:
+    """``tasks``: a non-empty list of ``"blobs"`` and / or ``"advection"``."""
+    names = list(tasks) if isinstance(tasks, list | tuple) else [tasks]
+    if not names or any(t not in ("blobs", "advection") for t in names):
+        msg = f"tasks={tasks!r} must be a non-empty list of 'blobs' and / or 'advection'"
+        raise ValueError(msg)
+    return names
 
 
 def tokens(settings: Mapping[str, Any], field: xr.DataArray) -> tuple[Tensor, Tensor, Any, Any]:
@@ -180,6 +186,7 @@ def _attention_metrics(maps: list[tuple[Tensor, ...]], x: Tensor, layout: Any, N
 
 def run(seed: int, settings: Mapping[str, Any], device: Any) -> SeedRun:
     """One seed: train the joint and per-frame models, score next frames, read the attention."""
+    _check_tasks(settings["tasks"])
     x, y, layout, frame_layout = tokens(settings, clips(settings, settings["n_train"],
                                                         derive_seed(seed, 1)))
     tx, ty, t_layout, _ = tokens(settings, clips(settings, settings["n_test"],

@@ -280,3 +280,12 @@ def test_spectral_slopes_order_the_roughness():
     assert np.all(np.diff(per_class) < 0)  # slopes -1 ... -3.5: ever smoother
     with pytest.raises(ValueError, match=r"slopes=\(-1.0,\) must be at least two different"):
         spectral_slope_task(4, slopes=(-1.0,))
+
+
+def test_spatiotemporal_unknown_task_is_refused_before_training(monkeypatch):
+    import gridformer.experiments.spatiotemporal as spatiotemporal
+
+    monkeypatch.setattr(spatiotemporal, "train", refuse)
+    with pytest.raises(ValueError, match=r"tasks=\['blobs', 'waves'\] must be a non-empty list "
+                                         r"of 'blobs' and / or 'advection'"):
+        run_tiny("spatiotemporal", tasks=["blobs", "waves"])
