@@ -289,3 +289,17 @@ def test_spatiotemporal_unknown_task_is_refused_before_training(monkeypatch):
     with pytest.raises(ValueError, match=r"tasks=\['blobs', 'waves'\] must be a non-empty list "
                                          r"of 'blobs' and / or 'advection'"):
         run_tiny("spatiotemporal", tasks=["blobs", "waves"])
+
+
+def test_gridformer_teacher_is_the_larger_transformer():
+    from gridformer.model import GridFormer
+
+    settings = {**distillation.QUICK, **TINY_KD, "teacher": "gridformer", "teacher_dim": 16,
+                "teacher_depth": 2}
+    x, labels, layout = distillation._data(settings, 16, seed=0)
+    teacher = distillation._teacher(settings, x, labels, layout, seed=0, device="cpu")
+    assert isinstance(teacher, GridFormer)
+    assert (teacher.config.dim, teacher.config.depth, teacher.config.out_features) == (16, 2, 6)
+    with pytest.raises(ValueError, match=r"teacher='resnet' is not one of \['cnn', "
+                                         r"'gridformer'\]"):
+        distillation.check_settings({**settings, "teacher": "resnet"})
