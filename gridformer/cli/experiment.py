@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from gridformer.cli.common import add_output_arguments, progress, to_jsonable
+from gridformer.cli.common import StdoutTarget, add_output_arguments, progress, to_jsonable
 
 __all__ = ["register", "run"]
 
@@ -65,7 +64,7 @@ def _checked_paths(args: argparse.Namespace) -> None:
 
     if args.out is not None:
         check_output_folder(args.out, "--out")
-    if args.json is not None and str(args.json) != "-":
+    if args.json is not None and not isinstance(args.json, StdoutTarget):
         if args.json.is_dir():
             msg = f"--json={str(args.json)!r} is a folder; give a file path (or - for stdout)"
             raise ValueError(msg)
@@ -101,21 +100,20 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     _checked_paths(args)
 
-    to_stdout = args.json is not None and str(args.json) == "-"
-    say = sys.stderr if to_stdout else sys.stdout  # stdout carries only the JSON then
+    # with --json -, main already sends print() to stderr; the record goes to args.json.stream
     result = run_experiment(experiment, mode="full" if args.full else "quick",
                             seeds=args.seeds, device=args.device, progress=progress)
-    print("\n".join(_summary(result)), file=say)
+    print("\n".join(_summary(result)))
     if args.out is not None:
         from gridformer.experiments.report import write_report
 
         paths = write_report(result, args.out)
-        print(f"written to {Path(args.out).resolve()}/: {', '.join(p.name for p in paths)}",
-              file=say)
+        print(f"written to {Path(args.out).resolve()}/: {', '.join(p.name for p in paths)}")
     if args.json is not None:
         record = to_jsonable(result.record())
-        if to_stdout:
-            print(json.dumps(record, indent=2))
+        if isinstance(args.json, StdoutTarget):
+            args.json.stream.write(json.dumps(record, indent=2) + "\n")
+            args.json.stream.flush()
         else:
             from gridformer._io import write_json
 
