@@ -23,6 +23,9 @@ Imported as ``gridformer.datasets`` (the folder is ``datasets/`` at the reposito
     task = datasets.occlusion_task(512, fraction=0.5, seed=0)              # experiment tasks:
     task = datasets.counting_task(512, seed=0)                             # xarray, truth in
     task = datasets.segmentation_task(512, kind="fronts", seed=0)          # variables / attrs
+    clips = datasets.moving_blobs(256, n_frames=5, seed=0)                 # (sample, time, y, x)
+    clips = datasets.advection_clips(256, n_frames=5, seed=0)              # FD upwind solver
+    task = datasets.spectral_slope_task(512, seed=0)                       # class = slope
 
 The torch datasets (``ForecastDataset``, ``TrajectoryPairs``, ``TokenStoreDataset``) and
 ``BlockShuffleSampler`` are imported on first use (PEP 562), so NetCDF work does not load torch.
@@ -39,6 +42,11 @@ from gridformer.datasets.climate import (
     climatology,
     lat_weights,
     split_by_time,
+)
+from gridformer.datasets.dynamics_tasks import (
+    advection_clips,
+    moving_blobs,
+    spectral_slope_task,
 )
 from gridformer.datasets.io import open_dataset, write_netcdf
 from gridformer.datasets.pdebench import open_pdebench, write_pdebench
@@ -62,11 +70,13 @@ __all__ = [
     "TokenStore",
     "TokenStoreDataset",
     "TrajectoryPairs",
+    "advection_clips",
     "anomalies",
     "climatology",
     "counting_task",
     "global_grid",
     "lat_weights",
+    "moving_blobs",
     "occlusion_task",
     "open_dataset",
     "open_pdebench",
@@ -75,6 +85,7 @@ __all__ = [
     "planted_teleconnection",
     "random_field",
     "segmentation_task",
+    "spectral_slope_task",
     "split_by_time",
     "write_netcdf",
     "write_pdebench",

@@ -20,6 +20,9 @@ EXPERIMENTS: dict[str, str] = {
     "counting": "gridformer.experiments.counting",
     "segmentation": "gridformer.experiments.segmentation",
     "resolution": "gridformer.experiments.resolution",
+    "spatiotemporal": "gridformer.experiments.spatiotemporal",
+    "distillation": "gridformer.experiments.distillation",
+    "linear-probe": "gridformer.experiments.linear_probe",
 }
 
 

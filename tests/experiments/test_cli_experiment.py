@@ -38,7 +38,8 @@ def test_unknown_name_lists_the_valid_ones(capsys):
     assert main(["experiment", "occlusoin"]) == USAGE_ERROR
     assert capsys.readouterr().err.strip() == (
         "gridformer experiment: error: unknown experiment 'occlusoin'; valid: stencil, "
-        "occlusion, counting, segmentation, resolution")
+        "occlusion, counting, segmentation, resolution, spatiotemporal, distillation, "
+        "linear-probe")
     assert main(["experiment"]) == USAGE_ERROR
     assert "give an experiment NAME or --list; valid: stencil," in capsys.readouterr().err
 
