@@ -20,7 +20,7 @@ batch size (the wall time of each training is reported):
 - ``persistence`` (reference, not trained): ``u(t + dt) = u(t)``.
 
 Scaling to the CPU budget: PDEBench trains 500 epochs on 9,000 trajectories of 1024 cells with
-201 frames; ``--quick`` uses 64 cells, 32 + 8 trajectories of 21 frames and 300 steps.
+201 frames; ``--quick`` uses 32 cells, 24 + 8 trajectories of 21 frames and 200 steps.
 
 Metrics per task and model (keys ``<task>/<model>_<metric>``): PDEBench's ``rmse``,
 ``nrmse``, ``crmse``, ``brmse``, ``frmse_low/mid/high`` of the one-step (teacher-forced)
@@ -51,8 +51,8 @@ __all__ = ["EXPERIMENT", "MODELS", "Stepper", "build_model", "check_settings", "
 MODELS = ("gridformer", "fno", "unet", "cnn")
 _PDE_METRICS = ("rmse", "nrmse", "crmse", "brmse")
 QUICK: dict[str, Any] = {
-    "tasks": list(TASKS), "models": list(MODELS), "cells": 64, "frames": 21, "n_train": 32,
-    "n_test": 8, "steps": 300, "batch_size": 32, "data_seed": 0, "cache_dir": None,
+    "tasks": list(TASKS), "models": list(MODELS), "cells": 32, "frames": 21, "n_train": 24,
+    "n_test": 8, "steps": 200, "batch_size": 32, "data_seed": 0, "cache_dir": None,
 }
 FULL: dict[str, Any] = {**QUICK, "cells": 128, "frames": 41, "n_train": 128, "n_test": 32,
                         "steps": 3000}

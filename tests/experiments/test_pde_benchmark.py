@@ -40,7 +40,7 @@ def test_a_cached_file_from_other_settings_is_refused(tmp_path):
     (path,) = tmp_path.glob("burgers-1d-*.hdf5")
     with h5py.File(path, "r+") as f:
         f.attrs["gridformer_generation"] = '{"cells": 32}'
-    with pytest.raises(ValueError, match="generated with other settings.*delete it"):
+    with pytest.raises(ValueError, match=r"generated with other settings.*delete it"):
         load_task("burgers-1d", **SMALL, cache_dir=tmp_path)
 
 
@@ -48,7 +48,8 @@ def test_ground_truth_conserves_mass_and_keeps_fisher_kpp_in_unit_interval(tmp_p
     adv = load_task("advection-1d", **SMALL, cache_dir=tmp_path)  # periodic flux form
     np.testing.assert_allclose(adv.sum(-1), adv[:, :1].sum(-1).repeat(4, 1), atol=1e-10)
     kpp = load_task("diffusion-reaction-1d", **SMALL, cache_dir=tmp_path)
-    assert kpp.min() >= 0.0 and kpp.max() <= 1.0
+    assert kpp.min() >= 0.0
+    assert kpp.max() <= 1.0
     assert (kpp[:, -1].mean(-1) > kpp[:, 0].mean(-1)).all()  # logistic growth, rho = 1
 
 
@@ -64,7 +65,8 @@ def test_metrics_of_exact_and_persistence_predictors_match_their_definition():
         return torch.stack(rows)
 
     exact = evaluate(oracle, test)
-    assert exact["nrmse"] < 1e-6 and exact["rollout_nrmse"] < 1e-6
+    assert exact["nrmse"] < 1e-6
+    assert exact["rollout_nrmse"] < 1e-6
     assert exact["stable_steps"] == 4
     still = evaluate(lambda u: u, test)
     rel = lambda e, q: np.mean(np.linalg.norm(e, axis=-1) / np.linalg.norm(q, axis=-1))  # noqa: E731
