@@ -235,6 +235,7 @@ def verdict(metrics: dict[str, dict[str, Any]], settings: Mapping[str, Any]) -> 
     lines, outcomes = [], []
     for task in settings["tasks"]:
         scores = {m: metrics[f"{task}/{m}_rollout_nrmse"]["mean"] for m in settings["models"]}
+        scores = {m: math.inf if v is None else v for m, v in scores.items()}  # None: diverged
         best = min((m for m in scores if m != "gridformer"), key=lambda m: scores[m],
                    default=None)
         text = ", ".join(f"{m} {v:.3g}" for m, v in scores.items())

@@ -119,3 +119,20 @@ def test_tiny_benchmark_reports_every_model_under_pdebench_keys(tmp_path):
         assert len(m[f"advection-1d/{model}_rollout_nrmse_curve"]["mean"]) == 3
         assert np.isfinite(m[f"advection-1d/{model}_nrmse"]["mean"])
     assert "rollout nRMSE" in result.verdict.text
+
+
+def test_verdict_compares_gridformer_with_the_best_baseline_and_survives_divergence():
+    from gridformer.experiments.pde_benchmark import verdict
+
+    def summary(value):
+        return {"mean": value, "sd": None, "values": [value]}
+
+    settings = {"tasks": ["burgers-1d"], "models": ["gridformer", "fno", "cnn"]}
+    metrics = {"burgers-1d/gridformer_rollout_nrmse": summary(0.05),
+               "burgers-1d/fno_rollout_nrmse": summary(None),  # diverged: NaN -> None
+               "burgers-1d/cnn_rollout_nrmse": summary(0.046)}
+    assert verdict(metrics, settings).outcome == "holds"  # 0.05 <= 1.1 * 0.046
+    metrics["burgers-1d/cnn_rollout_nrmse"] = summary(0.04)
+    result = verdict(metrics, settings)
+    assert result.outcome == "does not hold"
+    assert "fno inf" in result.text
