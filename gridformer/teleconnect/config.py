@@ -1,9 +1,12 @@
 """``TeleconnectConfig``: every choice of a teleconnection run, checked where it is written.
 
 The defaults are the setup measured in ``README.md`` (planted teleconnections on a 24 x 48
-grid): a two-block GridFormer of width 32 with two heads, a learned absolute position table (the
-class token must tell places apart to read the source region), patch tokens of 2 x 2 cells,
-AdamW at ``3e-3`` for 12 epochs of batches of 32.
+grid): one GridFormer block of width 32 with two heads and a learned absolute position table
+(the class token must tell places apart to read the source region), patch tokens of 2 x 2
+cells, AdamW at ``3e-3`` for 12 epochs of batches of 32. One block keeps the map exact: the
+query's attention row is the only path from the input field to its prediction. (With two
+blocks, information can first gather in other tokens, and the last block's row then need not
+point at the source: on a 12 x 24 grid it put 4% of its weight there, against 99% with one.)
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ class TeleconnectConfig:
     combine: str = "last"
     split: tuple[float, float, float] = (0.7, 0.15, 0.15)
     dim: int = 32
-    depth: int = 2
+    depth: int = 1
     heads: int = 2
     device: str = "auto"
 

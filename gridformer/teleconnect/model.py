@@ -1,8 +1,9 @@
 """The model of a teleconnection run: build it, train it, read its predictions and attention.
 
-- An index target gets ``head="index", pool="cls"``: a class token whose attention row is the
-  only path from the input field to the prediction in the last block, so its row says where
-  the prediction reads.
+- An index target gets ``head="index", pool="cls"``: a class token whose attention row (in a
+  one-block model) is the only path from the input field to the prediction, so its row says
+  where the prediction reads. The other tokens' rows do not reach the prediction then; their
+  mean attention distance shows what the distance bias does to attention, not what was learned.
 - A field target gets ``head="field"`` (one prediction per token), trained on the tokens of the
   query region only: the map then explains the prediction there, which is what the query asks.
   (With the whole field in the loss, the few query tokens are drowned by the many others: on

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from gridformer.analysis import mean_attention_distance, pattern_correlation
 from gridformer.teleconnect.config import TeleconnectConfig
 from gridformer.teleconnect.data import Loaded, load_variables
 from gridformer.teleconnect.maps import (
@@ -88,6 +89,10 @@ class SweepResult:
     def record(self) -> dict[str, Any]:
         """``{"distance_bias", "mean_attention_distance_km", "skill", ...}`` lists."""
         key = "correlation" if self.setup.prepared.kind == "index" else "query_correlation"
+        extra = {}
+        if self.setup.prepared.kind == "field":
+            extra["query_attention_distance_km"] = [r.metrics["query_attention_distance_km"]
+                                                    for r in self.runs]
         return {
             "distance_bias": [r.distance_bias for r in self.runs],
             "mean_attention_distance_km": [r.metrics["mean_attention_distance_km"]
@@ -97,6 +102,7 @@ class SweepResult:
             "skill": [r.metrics["test_skill"][key] for r in self.runs],
             "skill_name": f"test {key}",
             "pattern_correlation": [r.metrics["pattern_correlation"] for r in self.runs],
+            **extra,
         }
 
 
@@ -148,10 +154,12 @@ def train_and_map(ready: Setup, distance_bias: float | str | None = None, *,
         "final_val_loss": history.val_loss[-1] if history.val_loss else None,
         "train_seconds": round(train_seconds, 3),
     }
+    if prepared.kind == "field":  # how far the query itself looks (its rows are what is trained)
+        looked = mean_attention_distance(test.rows, prepared.part_layout(test_steps),
+                                         query_index=query.positions)
+        metrics["query_attention_distance_km"] = float(looked.mean())
     if ready.eof1 is not None:
         eof_tokens = abs(to_tokens(ready.eof1, prepared))
-        from gridformer.analysis import pattern_correlation
-
         metrics["pattern_correlation_eof1"] = pattern_correlation(
             tokens.drop_vars("spread"), eof_tokens)
         metrics["eof1_explained_variance_ratio"] = ready.eof1.attrs["explained_variance_ratio"]
