@@ -15,11 +15,14 @@ Imported as ``gridformer.datasets`` (the folder is ``datasets/`` at the reposito
     datasets.write_the_well(solver_output, "out/train/heat.h5")       # the_well reads it back
 
     pairs = datasets.TrajectoryPairs(solver_output, lead=1, tokenizer=PatchTokenizer(1))
+    store = datasets.write_token_store(ds, "t2m.zarr", patch_size=4, anomalies="dayofyear",
+                                       stats_time=("1980", "2009"))       # zarr, dask/distributed
+    items = datasets.TokenStoreDataset("t2m.zarr", window=2, lead=1)      # token pairs, fast
     field = datasets.random_field((64, 64), spectral_slope=-3.0, seed=0)   # or spectrum="smooth"
     tele = datasets.planted_teleconnection(256, seed=0)
 
-The torch datasets (``ForecastDataset``, ``TrajectoryPairs``) are imported on first use (PEP 562),
-so NetCDF work does not load torch.
+The torch datasets (``ForecastDataset``, ``TrajectoryPairs``, ``TokenStoreDataset``) and
+``BlockShuffleSampler`` are imported on first use (PEP 562), so NetCDF work does not load torch.
 """
 
 from __future__ import annotations
@@ -36,17 +39,24 @@ from gridformer.datasets.climate import (
 )
 from gridformer.datasets.io import open_dataset, write_netcdf
 from gridformer.datasets.pdebench import open_pdebench, write_pdebench
+from gridformer.datasets.preprocess import write_token_store
+from gridformer.datasets.store import TokenStore, open_token_store
 from gridformer.datasets.synthetic import planted_teleconnection, random_field
 from gridformer.datasets.the_well import open_the_well, write_the_well
 
 from gridformer.tokenize.geometry import global_grid  # the one cell-centred global grid
 
 if TYPE_CHECKING:  # pragma: no cover
+    from gridformer.datasets._blocks import BlockShuffleSampler
+    from gridformer.datasets.store_data import TokenStoreDataset
     from gridformer.datasets.torch_data import ForecastDataset, TrajectoryPairs
 
 __all__ = [
+    "BlockShuffleSampler",
     "ForecastDataset",
     "Standardizer",
+    "TokenStore",
+    "TokenStoreDataset",
     "TrajectoryPairs",
     "anomalies",
     "climatology",
@@ -55,18 +65,27 @@ __all__ = [
     "open_dataset",
     "open_pdebench",
     "open_the_well",
+    "open_token_store",
     "planted_teleconnection",
     "random_field",
     "split_by_time",
     "write_netcdf",
     "write_pdebench",
     "write_the_well",
+    "write_token_store",
 ]
+
+_TORCH_NAMES = {
+    "ForecastDataset": "gridformer.datasets.torch_data",
+    "TrajectoryPairs": "gridformer.datasets.torch_data",
+    "TokenStoreDataset": "gridformer.datasets.store_data",
+    "BlockShuffleSampler": "gridformer.datasets._blocks",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in {"ForecastDataset", "TrajectoryPairs"}:
-        value = getattr(importlib.import_module("gridformer.datasets.torch_data"), name)
+    if name in _TORCH_NAMES:
+        value = getattr(importlib.import_module(_TORCH_NAMES[name]), name)
         globals()[name] = value
         return value
     msg = f"module 'gridformer.datasets' has no attribute {name!r}"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import dask
 import numpy as np
 import xarray as xr
 
@@ -112,8 +113,8 @@ class Standardizer:
         if unknown:
             msg = f"dims {unknown} are not dims of the data; dims are {tuple(ds.dims)}"
             raise ValueError(msg)
-        mean = ds.mean(dims, skipna=True).compute()
-        std = ds.std(dims, skipna=True).compute()
+        # one pass over lazy (dask) data for both statistics, on the active dask scheduler
+        mean, std = dask.compute(ds.mean(dims, skipna=True), ds.std(dims, skipna=True))
         std = std.where(std > 0, 1.0)
         return cls(mean=mean, std=std)
 

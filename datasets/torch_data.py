@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import xarray as xr
+from gridformer.datasets._blocks import DEFAULT_CACHE_BYTES
+from gridformer.datasets._forecast_blocks import ForecastBlocks, weight_tokenizer
 from gridformer.datasets.climate import lat_weights
 from torch.utils.data import Dataset
 
@@ -57,11 +59,19 @@ class ForecastDataset(Dataset):
         target grid, or ``(N,)`` per token (mean over the token's valid cells) when tokenized.
     fill_value
         Replaces NaN in untokenized items (tokenized items use the tokenizer's fill value).
+    cache_bytes
+        Budget in bytes of the block cache (per process: each DataLoader worker has its own).
+        Items are served from time blocks aligned with the dask chunks along time (or, for data
+        in memory, blocks of a few MiB), each read, tokenized and kept once; ``0`` reads the
+        ``window + 1`` steps of every item on its own (the slow path, for one-off access).
 
     Items are ``(x, y)`` or ``(x, y, w)``: ``x`` is ``(C_in, *S)`` (channels: variable-major, then
     window step, then any other dims) and ``y`` ``(C_out, *S)``, float32; or tokens ``(N, D)``
-    in the tokenizer's dtype (by default the data's float dtype).
-    Only the ``window + 1`` time steps of an item are read from disk.
+    in the tokenizer's dtype (by default the data's float dtype). Both paths give the same items.
+
+    When the data do not fit the cache, shuffle with
+    :class:`~gridformer.datasets.BlockShuffleSampler` (a few blocks at a time), so that each
+    block is read once per epoch rather than once per item.
     """
 
     def __init__(
@@ -77,6 +87,7 @@ class ForecastDataset(Dataset):
         tokenizer: PatchTokenizer | None = None,
         lat_weighted: bool = False,
         fill_value: float = 0.0,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         if time_dim not in ds.dims:
             msg = f"time_dim={time_dim!r} is not a dim of the dataset; dims are {tuple(ds.dims)}"
@@ -85,6 +96,9 @@ class ForecastDataset(Dataset):
             if int(value) < 1:
                 msg = f"{name}={value!r} must be a positive int"
                 raise ValueError(msg)
+        if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
+            msg = f"cache_bytes={cache_bytes!r} must be an int >= 0 (0: read every item alone)"
+            raise ValueError(msg)
         self.ds = ds
         self.inputs = _names(ds, inputs, "inputs")
         self.targets = _names(ds, targets, "targets")
@@ -98,14 +112,49 @@ class ForecastDataset(Dataset):
         self.spatial_dims = (
             ("lat", "lon") if "lat" in ds.dims else ("y", "x") if "y" in ds.dims else ("x",)
         )
+        if lat_weighted and "lat" not in ds.coords:
+            msg = "lat_weighted=True needs a 'lat' coordinate"
+            raise ValueError(msg)
         self.layout: TokenLayout | None = None
         self.target_layout: TokenLayout | None = None
+        self._blocks = ForecastBlocks(self, cache_bytes) if cache_bytes else None
+        self._dtypes = (torch.float32, torch.float32)
         if tokenizer is not None:
-            self[0]  # sets the layouts
+            tx, ty = self._read_item(0)[:2]  # sets the layouts
+            self._dtypes = (tx.dtype, ty.dtype)
 
     def __len__(self) -> int:
         return int(self.starts.size)
 
+    def item_blocks(self) -> np.ndarray:
+        """Block index of each item's first time step (for :class:`BlockShuffleSampler`)."""
+        if self._blocks is None:
+            return np.arange(len(self))
+        return self._blocks.block_of(self.starts)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        if self._blocks is None:
+            return self._read_item(index)
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, ...]]:
+        """Items ``indices`` gathered together (``DataLoader`` fetches whole batches so)."""
+        if self._blocks is None:
+            return [self._read_item(i) for i in indices]
+        t0 = self.starts[np.asarray(indices, dtype=np.int64)]  # (B,)
+        target = t0 + self.window - 1 + self.lead
+        x = self._blocks.gather(self.inputs, t0[:, None] + np.arange(self.window))
+        y = self._blocks.gather(self.targets, target[:, None])
+        if self.tokenizer is None:
+            out = [torch.from_numpy(np.nan_to_num(a, nan=self.fill_value)).float()
+                   for a in (x, y)]  # (B, C, *S)
+        else:  # (B, N, D), gathered into new tensors (never views of the cache)
+            out = [x.to(self._dtypes[0]), y.to(self._dtypes[1])]
+        if self.lat_weighted:
+            out.append(self._blocks.weight(target))  # (B, *S) or (B, N)
+        return list(zip(*(t.unbind(0) for t in out), strict=True))
+
+    # ---------------------------------------------------------------- the per-item slow path
     def _stack(self, block: xr.Dataset, names: list[str], steps: slice | int) -> xr.DataArray:
         parts = []
         for name in names:
@@ -117,7 +166,8 @@ class ForecastDataset(Dataset):
         coords = {d: block[d] for d in self.spatial_dims if d in block.coords}
         return xr.DataArray(data, dims=("channel", *self.spatial_dims), coords=coords)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+    def _read_item(self, index: int) -> tuple[torch.Tensor, ...]:
+        """One item from its own ``window + 1`` time steps (a dask graph and a read per item)."""
         t0 = int(self.starts[index])
         steps = [*range(t0, t0 + self.window), t0 + self.window - 1 + self.lead]
         names = list(dict.fromkeys(self.inputs + self.targets))
@@ -126,9 +176,6 @@ class ForecastDataset(Dataset):
         y = self._stack(block, self.targets, slice(self.window, None))  # (C_out, *S)
         weight = None
         if self.lat_weighted:
-            if "lat" not in y.coords:
-                msg = "lat_weighted=True needs a 'lat' coordinate"
-                raise ValueError(msg)
             weight = (lat_weights(y["lat"]) * y.notnull().all("channel")).transpose(
                 *self.spatial_dims
             )
@@ -146,14 +193,7 @@ class ForecastDataset(Dataset):
             self.layout, self.target_layout = layout, target_layout
         out = [tx[0], ty[0]]
         if weight is not None:
-            cell_tok = PatchTokenizer(
-                self.tokenizer.patch_size,
-                fill_value=float("nan"),
-                pad=self.tokenizer.pad,
-                spatial_dims=self.spatial_dims,
-                dtype=torch.float64,
-            )
-            tw, _ = cell_tok.encode(weight)  # (1, N, prod(patch)); padding cells are NaN
+            tw, _ = weight_tokenizer(self.tokenizer, self.spatial_dims).encode(weight)
             out.append(torch.nan_to_num(tw[0].nanmean(-1)).float())  # (N,)
         return tuple(out)
 

@@ -10,6 +10,11 @@ Public names (see docs/architecture.md §3)::
 
 Submodules and classes are imported on first use (PEP 562), so ``import gridformer`` and the
 solvers stay light: torch is loaded only when a model-side name is touched.
+
+``import gridformer`` also registers the xarray accessor ``da.gridformer`` / ``ds.gridformer``
+(:mod:`gridformer.accessor`: ``tokenize``, ``lat_weights``, ``correlation_map``, ``plot_map``,
+``solve``, ``pdebench_metrics``, ``to_the_well``, ``to_pdebench``). Registering imports xarray,
+never torch; each method imports what it calls when it is called.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ __all__ = [
     "solvers",
     "training",
 ]
+
+# registers DataArray.gridformer / Dataset.gridformer (imports xarray only)
+from gridformer import accessor as accessor  # noqa: E402
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridformer import analysis, datasets, experiments, solvers, training

@@ -8,7 +8,8 @@ Public API::
     compare_stencils(learned, reference) -> StencilComparison
     stencil_moments(stencil) -> (m0, m1, m2);  stencil_to_dict(stencil) -> JSON-ready dict
     rollout(step_fn, u0, steps) -> ndarray (steps + 1, B, *grid)
-    rollout_errors(prediction, reference) -> xr.Dataset(rel_l2, nrmse over time)
+    rollout_errors(prediction, reference, *, pdebench=False) -> xr.Dataset(rel_l2, nrmse
+        [, pdebench_rmse, pdebench_nrmse, ... with pdebench=True] over time, coord step)
     spectral_error(prediction, reference) -> xr.Dataset over wavenumber
     pdebench_metrics(prediction, target) -> xr.Dataset (PDEBench's RMSE, nRMSE, cRMSE, max,
         bRMSE, fRMSE by band);  pdebench_metrics_per_step(...) -> the same over time

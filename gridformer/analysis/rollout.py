@@ -76,7 +76,8 @@ def _as_dataarray(values: object, like: xr.DataArray | None) -> xr.DataArray:
     return xr.DataArray(arr, dims=dims)
 
 
-def rollout_errors(prediction: object, reference: object) -> xr.Dataset:
+def rollout_errors(prediction: object, reference: object, *, pdebench: bool = False
+                   ) -> xr.Dataset:
     """Per-step relative L2 and nRMSE of a predicted trajectory against a reference one.
 
     Parameters
@@ -84,13 +85,29 @@ def rollout_errors(prediction: object, reference: object) -> xr.Dataset:
     prediction, reference
         ``xr.DataArray`` with dims ``("time", [sample,] [y,] x)`` (or arrays of that shape,
         read with those dims; an array ``prediction`` takes the reference's dims).
+    pdebench
+        Add PDEBench's metrics per step (:func:`~gridformer.analysis.pdebench_metrics_per_step`
+        with ``initial_step=0``, so step 0 is included), each under the prefix ``pdebench_``:
+        ``pdebench_rmse``, ``pdebench_nrmse``, ``pdebench_crmse``, ``pdebench_max_error``,
+        ``pdebench_brmse`` (over ``time``) and ``pdebench_frmse`` (over ``band``, ``time``;
+        coords ``k_start``/``k_stop``). The prefix keeps the two nRMSEs apart: PDEBench's
+        divides by the target's RMS and equals ``rel_l2``; ours divides by its std.
+        ``sample`` is PDEBench's batch; the other dims besides ``time`` are its 1-3 spatial
+        dims, whose domain lengths are taken as 1 (as in PDEBench's scripts, for ``frmse``).
 
     Returns
     -------
     xr.Dataset
-        Over ``time``: ``rel_l2`` = ``||pred - ref|| / ||ref||`` over space, averaged over
-        samples; ``nrmse`` = RMSE over space divided by the reference's standard deviation over
-        space (insensitive to a constant offset), averaged over samples. Both dimensionless.
+        Over ``time`` (coordinate ``step``: the step index ``0, 1, ...``): ``rel_l2`` =
+        ``||pred - ref|| / ||ref||`` over space, averaged over samples; ``nrmse`` = RMSE over
+        space divided by the reference's standard deviation over space (insensitive to a
+        constant offset), averaged over samples. Both dimensionless. NaN in the prediction
+        stays NaN in every metric (a diverged rollout is never hidden).
+
+    Examples
+    --------
+    >>> errors = rollout_errors(prediction, reference, pdebench=True)  # doctest: +SKIP
+    >>> errors["rel_l2"].isel(time=-1), errors["pdebench_frmse"].sel(band="high")  # doctest: +SKIP
     """
     ref = _as_dataarray(reference, None)
     pred = _as_dataarray(prediction, ref)
@@ -113,10 +130,27 @@ def rollout_errors(prediction: object, reference: object) -> xr.Dataset:
             "nrmse": (("time",), np.asarray(nrmse.mean(others, skipna=False).values))}
     coords = {"time": ref["time"].values} if "time" in ref.coords else {}
     ds = xr.Dataset(data, coords=coords)
-    ds["step"] = ("time", np.arange(ref.sizes["time"]))
+    ds = ds.assign_coords(step=("time", np.arange(ref.sizes["time"])))
     ds["rel_l2"].attrs = {"long_name": "relative L2 error", "units": "1"}
     ds["nrmse"].attrs = {"long_name": "RMSE / std of reference", "units": "1"}
+    if pdebench:
+        ds = ds.merge(_pdebench_per_step(pred, ref))
     return ds
+
+
+def _pdebench_per_step(pred: xr.DataArray, ref: xr.DataArray) -> xr.Dataset:
+    """PDEBench's metrics over every step, prefixed ``pdebench_``, on ``ref``'s time axis."""
+    from gridformer.analysis.pde_metrics import pdebench_metrics_per_step
+
+    if "batch" in ref.dims and "sample" not in ref.dims:  # our other name for a sample dim
+        pred, ref = pred.rename(batch="sample"), ref.rename(batch="sample")
+    with np.errstate(invalid="ignore", over="ignore"):  # a diverged step: NaN/inf, reported
+        steps = pdebench_metrics_per_step(pred, ref.reset_coords(drop=True), initial_step=0)
+    steps = steps.drop_vars(["time", "step"])  # positions match ref's time axis (step 0 on)
+    out = steps.rename({name: f"pdebench_{name}" for name in steps.data_vars})
+    for name in out.data_vars:
+        out[name].attrs["long_name"] = "PDEBench " + out[name].attrs.get("long_name", name)
+    return out
 
 
 def spectral_error(
@@ -170,7 +204,8 @@ def spectral_error(
          "relative_error": ("wavenumber", rel)},
         coords={"wavenumber": np.flatnonzero(used) * dk},
     )
-    ds["wavenumber"].attrs = {"units": "rad / length unit"}
+    ds["wavenumber"].attrs = {"long_name": "wavenumber", "units": "rad / length unit"}
+    ds["relative_error"].attrs = {"long_name": "relative error by wavenumber", "units": "1"}
     return ds
 
 

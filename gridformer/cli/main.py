@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "gridformer.cli.demo",
     "gridformer.cli.solve",
     "gridformer.cli.stencil",
+    "gridformer.cli.preprocess",
     "gridformer.cli.teleconnect",
     "gridformer.cli.train",
 )

@@ -5,11 +5,27 @@ Example::
     gridformer solve heat --grid 64,64 --steps 200 --out heat.nc --json metrics.json
     gridformer solve advection --grid 128 --velocity 1.0 --scheme lax_wendroff \
         --steps 100 --out adv.nc
+    gridformer solve heat --grid 64,64 --format the_well --out well/train/   # heat.hdf5
+    gridformer solve burgers --grid 256 --format pdebench --out pde/         # burgers.hdf5
 
 The initial condition is a sum of a few random Fourier modes drawn with
-``numpy.random.default_rng(seed)``; the result is written as a CF-style NetCDF file atomically
-(with :func:`gridformer.datasets.write_netcdf`). Without ``--out`` it goes to
-``gridformer-out/solve/EQUATION.nc``; the path is checked before the solve starts.
+``numpy.random.default_rng(seed)``; the result is written atomically in one of three formats
+(``--format``):
+
+* ``netcdf`` (default): a CF-style NetCDF file, float64 (:func:`gridformer.datasets.write_netcdf`);
+  suffix ``.nc``.
+* ``the_well``: The Well's HDF5 layout, float32, which ``the_well``'s ``WellDataset`` reads
+  (:func:`gridformer.datasets.write_the_well`); suffix ``.hdf5`` (or ``.h5``). Give the file a
+  folder of its own (e.g. ``.../data/train/``) to hand that folder to ``WellDataset(path=...)``.
+* ``pdebench``: PDEBench's HDF5 layouts, float32 (:func:`gridformer.datasets.write_pdebench`),
+  chosen as PDEBench's own loaders expect them: one field in 1-D as arrays (``tensor``,
+  ``x-coordinate``, ``t-coordinate``; suffix ``.hdf5``, read by ``FNODatasetSingle``); 2-D or
+  several fields (Gray-Scott) as one group per sample (suffix ``.h5``, ``FNODatasetMult``),
+  since PDEBench reads a 2-D ``tensor`` as Darcy flow.
+
+Without ``--out`` the file goes to ``gridformer-out/solve/EQUATION.nc`` (``the_well/`` and
+``pdebench/`` below that folder for the other formats); the path is checked before the solve
+starts.
 """
 
 from __future__ import annotations
@@ -32,9 +48,12 @@ from gridformer.cli.common import (
     write_result,
 )
 
-__all__ = ["DEFAULT_OUT", "output_path", "random_initial_state", "register", "run"]
+__all__ = ["DEFAULT_OUT", "FORMATS", "allowed_suffixes", "output_path", "random_initial_state",
+           "register", "run"]
 
 DEFAULT_OUT = Path("gridformer-out") / "solve"
+FORMATS = ("netcdf", "the_well", "pdebench")
+_DATA_SUFFIXES = (".nc", ".h5", ".hdf5", ".hdf")  # an --out with another suffix is a folder
 
 
 _PARAM_HELP = {
@@ -55,10 +74,11 @@ def register(subparsers: Any) -> None:
     from gridformer.solvers import EQUATIONS
 
     p = subparsers.add_parser(
-        "solve", help="run a finite-difference reference solver and write NetCDF",
-        description="Solve a PDE from a random smooth initial state (seeded) and write a "
-                    "CF-style NetCDF file with the trajectory and the solver settings "
-                    f"(to {DEFAULT_OUT}/EQUATION.nc unless --out says otherwise). "
+        "solve", help="run a finite-difference reference solver and write NetCDF or HDF5",
+        description="Solve a PDE from a random smooth initial state (seeded) and write the "
+                    "trajectory with the solver settings as CF-style NetCDF, The Well HDF5 or "
+                    f"PDEBench HDF5 (to {DEFAULT_OUT}/EQUATION.nc unless --out and --format "
+                    "say otherwise). "
                     "Equation parameters not given default to: " + "; ".join(
                         f"{eq} " + ", ".join(f"{k}={v:g}" for k, v in cls.example_params().items())
                         for eq, cls in EQUATIONS.items()) + ".",
@@ -82,8 +102,16 @@ def register(subparsers: Any) -> None:
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, help=text,
                        type=parse_float_tuple if tuple_valued else float,
                        metavar={"diffusivity": "D|DY,DX", "velocity": "V|VY,VX"}.get(name, "VALUE"))
-    add_output_arguments(p, out_help="NetCDF file to write; a path not ending in .nc is a folder "
-                                     f"that gets EQUATION.nc (default: {DEFAULT_OUT}/EQUATION.nc)")
+    p.add_argument("--format", choices=FORMATS, default="netcdf",
+                   help="netcdf: CF NetCDF, float64 (.nc; default); the_well: The Well's HDF5 "
+                        "layout, float32 (.hdf5), read by the_well's WellDataset; pdebench: "
+                        "PDEBench's HDF5 layout, float32, as its loaders read it (.hdf5 arrays "
+                        "for one field in 1-D, else .h5 with one group per sample)")
+    add_output_arguments(p, out_help="file to write (its suffix must fit --format); a path "
+                                     "not ending in .nc/.hdf5/.h5 is a folder that gets "
+                                     "EQUATION.nc (or .hdf5/.h5) "
+                                     f"(default: {DEFAULT_OUT}/EQUATION.nc); its subfolders "
+                                     "the_well/ and pdebench/ for the other formats")
     p.set_defaults(func=run)
 
 
@@ -114,15 +142,42 @@ def random_initial_state(equation: str, grid: tuple[int, ...], spacing: tuple[fl
     return xr.Dataset({k: (("sample", *dims), v) for k, v in variables.items()}, coords=coords)
 
 
-def output_path(out: Path | None, equation: str) -> Path:
-    """The NetCDF file ``solve`` writes: ``out`` if it ends in ``.nc``, else ``out/EQUATION.nc``
-    (``out`` defaults to ``gridformer-out/solve``). Refuses paths that cannot be written as a
-    file, so that a long solve is not thrown away at the end.
+def allowed_suffixes(fmt: str, *, n_dims: int, n_fields: int) -> tuple[str, ...]:
+    """File suffixes ``fmt`` may be written with, the default first.
+
+    PDEBench's loaders read ``.h5`` files as one group per sample (any dims, any number of
+    fields) and other suffixes as arrays, where only one field in 1-D is read as a trajectory
+    (a 2-D ``tensor`` is Darcy flow); so 2-D or multi-field data must go to ``.h5``.
     """
-    folder = DEFAULT_OUT if out is None else out
-    path = folder if folder.suffix == ".nc" else folder / f"{equation}.nc"
+    if fmt == "netcdf":
+        return (".nc",)
+    if fmt == "the_well":
+        return (".hdf5", ".h5")
+    if fmt == "pdebench":
+        return (".hdf5", ".hdf", ".h5") if n_dims == 1 and n_fields == 1 else (".h5",)
+    msg = f"--format={fmt!r} is not one of {', '.join(FORMATS)}"
+    raise UsageError(msg)
+
+
+def output_path(out: Path | None, equation: str, fmt: str = "netcdf", *, n_dims: int = 2,
+                n_fields: int = 1) -> Path:
+    """The file ``solve`` writes: ``out`` if it ends in a data suffix, else
+    ``out/EQUATION<suffix>`` with the format's default suffix (``out`` defaults to
+    ``gridformer-out/solve``, plus ``the_well/`` or ``pdebench/`` for those formats). Refuses
+    a suffix that does not fit ``fmt`` and paths that cannot be written as a file, so that a
+    long solve is not thrown away at the end.
+    """
+    allowed = allowed_suffixes(fmt, n_dims=n_dims, n_fields=n_fields)
+    folder = out if out is not None else (DEFAULT_OUT if fmt == "netcdf" else DEFAULT_OUT / fmt)
+    if folder.suffix.lower() in _DATA_SUFFIXES:
+        path = folder
+        if path.suffix.lower() not in allowed:
+            raise UsageError(_suffix_message(out, fmt, allowed, n_dims, n_fields))
+    else:
+        path = folder / f"{equation}{allowed[0]}"
     if path.is_dir():
-        msg = f"--out={str(out)!r} is a folder named like a file; give a .nc file path"
+        msg = (f"--out={str(out)!r} is a folder named like a file; give a "
+               f"{' or '.join(allowed)} file path")
         raise UsageError(msg)
     blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
@@ -131,9 +186,33 @@ def output_path(out: Path | None, equation: str) -> Path:
     return path
 
 
+def _suffix_message(out: Path | None, fmt: str, allowed: tuple[str, ...], n_dims: int,
+                    n_fields: int) -> str:
+    text = f"--out={str(out)!r} does not fit --format={fmt}: "
+    if fmt == "pdebench" and allowed == (".h5",):
+        what = "several fields" if n_fields > 1 else f"{n_dims}-D data"
+        return (text + f"PDEBench's loaders read a .hdf5 file's arrays as one 1-D field (a 2-D "
+                f"'tensor' as Darcy flow); {what} go in a .h5 file, one group per sample")
+    hint = "" if fmt != "netcdf" else " (choose --format the_well or pdebench for HDF5)"
+    return text + f"--format={fmt} writes {' or '.join(allowed)} files{hint}"
+
+
+def _write(ds: xr.Dataset, path: Path, fmt: str) -> dict[str, Any]:
+    """Write ``ds`` as ``fmt``; returns what the JSON record says about the file."""
+    from gridformer.datasets import write_netcdf, write_pdebench, write_the_well
+
+    if fmt == "the_well":
+        write_the_well(ds, path)
+        return {"format": fmt}
+    if fmt == "pdebench":
+        write_pdebench(ds, path)
+        return {"format": fmt, "layout": "samples" if path.suffix.lower() == ".h5" else "arrays"}
+    write_netcdf(ds, path)
+    return {"format": fmt}
+
+
 def run(args: argparse.Namespace) -> int:
     """Solve, write the NetCDF and the JSON record; returns the exit code."""
-    from gridformer.datasets import write_netcdf
     from gridformer.solvers import EQUATIONS, solve
 
     started = time.perf_counter()
@@ -143,7 +222,8 @@ def run(args: argparse.Namespace) -> int:
     if args.samples < 1:
         msg = f"--samples={args.samples} must be at least 1"
         raise UsageError(msg)
-    path = output_path(args.out, args.equation)
+    path = output_path(args.out, args.equation, args.format, n_dims=len(args.grid),
+                       n_fields=2 if args.equation == "gray_scott" else 1)
     # the solver has no parameter defaults: options not given take the documented values of
     # EQUATIONS[equation].example_params() (listed in --help), recorded in the JSON config too
     for name, value in EQUATIONS[args.equation].example_params().items():
@@ -160,8 +240,7 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     _add_cf_attrs(ds, args)
     metrics = _metrics(ds, seconds)
-    write_netcdf(ds, path)
-    metrics["path"] = str(path)
+    metrics.update(_write(ds, path, args.format), path=str(path))
     # the settings that shaped the result: unset equation parameters and output paths left out
     config = {k: v for k, v in vars(args).items()
               if k not in {"func", "command", "json", "out", "debug"} and v is not None}

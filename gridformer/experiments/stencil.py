@@ -227,7 +227,7 @@ def run_stencil_experiment(
 
     # -- rollout against the FD solver
     prediction = rollout(net, test, rollout_steps)  # (T + 1, S, *grid)
-    errors = rollout_errors(prediction, reference)
+    errors = rollout_errors(prediction, reference, pdebench=True)
     spectral = spectral_error(reference.copy(data=prediction).isel(time=-1),
                               reference.isel(time=-1), spacing=setup.spacing)
     upwind = None
@@ -240,7 +240,8 @@ def run_stencil_experiment(
         other, other_fit = _fit(kind, setup, inputs, targets, optimizer=optimizer, steps=steps,
                                 seed=seed, progress=progress)
         others[kind] = {"fit": other_fit,
-                        "rollout": rollout_errors(rollout(other, test, rollout_steps), reference)}
+                        "rollout": rollout_errors(rollout(other, test, rollout_steps), reference,
+                                                  pdebench=True)}
 
     return StencilResult(
         equation=equation, params=setup.params, grid=setup.grid, dt=float(dt),

@@ -1,7 +1,10 @@
 """Tables, figures and a Markdown report of a stencil experiment.
 
-Figures are drawn on ``matplotlib.figure.Figure`` objects with an explicit Agg canvas, so no
-global backend is chosen; every file is written atomically (``gridformer._io.atomic_path``).
+The stencil and rollout figures are drawn by :mod:`gridformer.plot` (``stencils``,
+``rollout_curves``) on ``matplotlib.figure.Figure`` objects saved through an explicit Agg
+canvas, so no global backend is chosen; every file is written atomically
+(``gridformer._io.atomic_path``). The report sets PDEBench's metrics (RMSE, nRMSE, cRMSE, max
+error, bRMSE, fRMSE by band) beside the stencil numbers, in the layout of PDEBench's tables.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import numpy as np
 from gridformer._io import atomic_path
 from gridformer.experiments.stencil_result import StencilResult
 
-__all__ = ["stencil_table", "summary_lines", "write_stencil_report"]
+__all__ = ["pdebench_table", "stencil_table", "summary_lines", "write_stencil_report"]
 
 
 def _fmt(value: Any, spec: str = ".3g") -> str:
@@ -59,6 +62,11 @@ def summary_lines(result: StencilResult) -> list[str]:
         f"effective stencil error   {_fmt(m['effective_max_abs_error'])}",
         f"rollout rel. L2 at {m['rollout_steps']:<4d}  {_fmt(m['rollout_rel_l2'])}",
     ]
+    final = (m["pdebench"] or {}).get("final")
+    if final is not None:
+        bands = "/".join(_fmt(final["frmse"][band]) for band in ("low", "mid", "high"))
+        lines.append(f"PDEBench RMSE at {final['step']:<4d}     {_fmt(final['rmse'])} (cRMSE "
+                     f"{_fmt(final['crmse'])}, fRMSE low/mid/high {bands})")
     if m["upwind_consistency"] is not None:
         lines.append(f"upwind consistency        {m['upwind_consistency']:.3f}")
     for name, b in m.get("baselines", {}).items():
@@ -68,6 +76,32 @@ def summary_lines(result: StencilResult) -> list[str]:
     lines.append(f"training {m['train_seconds']:.1f} s ({m['train_evaluations']} evaluations), "
                  f"total {m['seconds']:.1f} s")
     return lines
+
+
+_PDEBENCH_COLUMNS = (("rmse", "RMSE"), ("nrmse", "nRMSE"), ("crmse", "cRMSE"),
+                     ("max_error", "max error"), ("brmse", "bRMSE"))
+
+
+def pdebench_table(result: StencilResult) -> str:
+    """PDEBench's metrics as a Markdown table: one row per model and step (step 1, the last
+    step, the mean over steps ``1..N``), one column per metric, as in PDEBench's tables."""
+    m = result.metrics()
+    models = {result.model: m["pdebench"]}
+    models.update({name: b["pdebench"] for name, b in m.get("baselines", {}).items()})
+    header = ["model", "step", *(label for _, label in _PDEBENCH_COLUMNS),
+              "fRMSE low", "fRMSE mid", "fRMSE high"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for model, summary in models.items():
+        if summary is None:
+            continue
+        for key in ("one_step", "final", "rollout_mean"):
+            row = summary[key]
+            step = (f"mean {row['steps'][0]}-{row['steps'][1]}" if key == "rollout_mean"
+                    else str(row["step"]))
+            cells = [model, step, *(_fmt(row[name]) for name, _ in _PDEBENCH_COLUMNS),
+                     *(_fmt(row["frmse"][band]) for band in ("low", "mid", "high"))]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -80,63 +114,44 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def _stencil_figure(result: StencilResult) -> Any:
-    from matplotlib.figure import Figure
+    """Learned | FD | learned - FD with the weights in the cells (``gridformer.plot``)."""
+    from gridformer import plot
 
     learned = result.shown_stencil("learned")
     title = "learned (attention)"
     if learned is None:
         learned, title = result.shown_stencil("effective"), "learned (effective)"
-    panels = [(title, learned)]
     if result.fd_stencil is not None:
-        fd = result.fd_stencil.reindex_like(learned, fill_value=0.0)
-        panels += [("finite difference", fd), ("learned - FD", learned - fd)]
-    else:
-        panels.append(("effective (Jacobian)", result.shown_stencil("effective")))
-    fig = Figure(figsize=(4.2 * len(panels), 3.8), layout="constrained")
-    for i, (name, s) in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1)
-        if s.ndim == 2:
-            dy, dx = s[s.dims[0]].values, s[s.dims[1]].values
-            lim = max(float(abs(s).max()), 1e-12)
-            cmap, vmin = ("RdBu_r", -lim) if name.startswith("learned -") else ("viridis", 0)
-            im = ax.imshow(s.values, origin="lower", cmap=cmap, vmin=vmin, vmax=lim,
-                           extent=(dx[0] - 0.5, dx[-1] + 0.5, dy[0] - 0.5, dy[-1] + 0.5))
-            fig.colorbar(im, ax=ax, shrink=0.8)
-            for (j, k), v in np.ndenumerate(s.values):
-                if abs(v) >= 5e-3 or (name.startswith("learned -") and abs(v) >= 0.1 * lim):
-                    ax.text(dx[k], dy[j], f"{v:.2g}", ha="center", va="center", fontsize=7,
-                            color="w" if cmap == "viridis" and v < 0.6 * lim else "k")
-            ax.set_xlabel(s.dims[1])
-            ax.set_ylabel(s.dims[0])
-        else:
-            ax.bar(s[s.dims[0]].values, s.values)
-            ax.set_xlabel(s.dims[0])
-        ax.set_title(name)
-    return fig
+        return plot.stencils(learned, result.fd_stencil,
+                             titles=(title, "finite difference", "learned - FD"))
+    return plot.stencils(learned, result.shown_stencil("effective"), difference=False,
+                         titles=(title, "effective (Jacobian)"))
 
 
 def _rollout_figure(result: StencilResult) -> Any:
-    from matplotlib.figure import Figure
+    """Rollout error per model, PDEBench's fRMSE by band, and the error by wavenumber."""
+    from gridformer import plot
+    from gridformer.plot._axes import PlotFigure
 
-    fig = Figure(figsize=(10, 3.8), layout="constrained")
-    ax, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    fig = PlotFigure(figsize=(15, 3.8), layout="constrained")
+    ax_l2, ax_bands, ax_k = (fig.add_subplot(1, 3, i + 1) for i in range(3))
     curves = {f"{result.model} (attention)": result.rollout}
     curves.update({name: b["rollout"] for name, b in result.baselines.items()})
+    shown = {}
     for name, errors in curves.items():
         values = errors.rel_l2.values[1:]
         blown = not np.all(np.isfinite(values)) or np.nanmax(values) > 10
-        ax.semilogy(errors.step.values[1:], values, label=name + (" (diverges)" if blown else ""))
-    bottom, top = ax.get_ylim()
-    ax.set_ylim(bottom, min(top, 10.0))  # a diverging baseline must not squash the others
-    ax.set_xlabel("step")
-    ax.set_ylabel("relative L2 error vs FD")
-    ax.set_title("rollout error")
-    ax.legend()
+        shown[name + (" (diverges)" if blown else "")] = errors
+    plot.rollout_curves(shown, variables="rel_l2", x="step", ax=ax_l2,
+                        title="rollout error vs FD")
+    bottom, top = ax_l2.get_ylim()
+    ax_l2.set_ylim(bottom, min(top, 10.0))  # a diverging baseline must not squash the others
+    if "pdebench_frmse" in result.rollout:
+        plot.rollout_curves(result.rollout, variables="pdebench_frmse", x="step", ax=ax_bands,
+                            title=f"{result.model}: PDEBench fRMSE by band")
     spec = result.spectral.isel(wavenumber=slice(1, None))
-    ax2.semilogy(spec.wavenumber.values, spec.relative_error.values, "o-")
-    ax2.set_xlabel("wavenumber |k| (rad / length)")
-    ax2.set_ylabel("relative error")
-    ax2.set_title(f"error by wavenumber at step {result.rollout_steps}")
+    plot.rollout_curves(spec, variables="relative_error", x="wavenumber", ax=ax_k,
+                        title=f"error by wavenumber at step {result.rollout_steps}")
     return fig
 
 
@@ -180,6 +195,13 @@ def write_stencil_report(result: StencilResult, out_dir: str | Path) -> list[Pat
         stencil_table(result, markdown=True), "",
         "![stencils](stencil.png)", "", "## Rollout against the FD solver", "",
         "![rollout error](rollout.png)", "", "![fields](fields.png)", "",
+        "## PDEBench metrics", "",
+        "PDEBench's definitions (Takamoto et al. 2022; `gridformer.analysis.pdebench_metrics`): "
+        "nRMSE is RMSE / RMS of the target (our relative L2), cRMSE the error of the conserved "
+        "total, bRMSE on the boundary cells, fRMSE in Fourier bands [0, 4), [4, 12), [12, end) "
+        "of the wavenumber index; domain length 1 per dim. `n/a`: not finite (a diverged "
+        "rollout) or an empty band (a grid too coarse for it).", "",
+        pdebench_table(result), "",
     ])
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(report)

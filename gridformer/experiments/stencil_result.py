@@ -10,7 +10,7 @@ import xarray as xr
 
 from gridformer.analysis import StencilComparison, stencil_to_dict
 
-__all__ = ["StencilResult"]
+__all__ = ["PDEBENCH_METRICS", "StencilResult", "pdebench_summary"]
 
 
 def _finite(value: float) -> float | None:
@@ -19,6 +19,36 @@ def _finite(value: float) -> float | None:
 
 def _curve(values: xr.DataArray) -> list[float | None]:
     return [_finite(v) for v in np.asarray(values.values, dtype=float)]
+
+
+PDEBENCH_METRICS = ("rmse", "nrmse", "crmse", "max_error", "brmse")
+
+
+def _pdebench_row(errors: xr.Dataset) -> dict[str, Any]:
+    """PDEBench's metrics of one step (or averaged over steps) as JSON-ready numbers."""
+    row: dict[str, Any] = {name: _finite(float(errors[f"pdebench_{name}"]))
+                           for name in PDEBENCH_METRICS}
+    frmse = errors["pdebench_frmse"]
+    row["frmse"] = {str(band): _finite(float(frmse.sel(band=band))) for band in frmse.band.values}
+    return row
+
+
+def pdebench_summary(errors: xr.Dataset) -> dict[str, Any] | None:
+    """PDEBench's metrics after one model step, at the end of the rollout, and averaged over
+    steps ``1..N`` (what PDEBench's tables report: its ``metric_func`` with ``if_mean=True``
+    and ``initial_step=1``). ``None`` when ``errors`` has no ``pdebench_*`` variables (made
+    by ``rollout_errors`` without ``pdebench=True``)."""
+    if "pdebench_rmse" not in errors:
+        return None
+    n = int(errors.sizes["time"]) - 1
+    rolled = errors.isel(time=slice(1, None))
+    return {
+        "definition": "PDEBench metric_func (Takamoto et al. 2022): nrmse = RMSE / RMS of the "
+                      "target; crmse, brmse, frmse as in PDEBench; domain length 1 per dim",
+        "one_step": {"step": 1, **_pdebench_row(errors.isel(time=1))},
+        "final": {"step": n, **_pdebench_row(errors.isel(time=n))},
+        "rollout_mean": {"steps": [1, n], **_pdebench_row(rolled.mean("time", skipna=False))},
+    }
 
 
 @dataclass
@@ -38,7 +68,8 @@ class StencilResult:
         The learned (attention, or effective when there is none) and the effective stencil
         against ``fd_stencil`` (None for Burgers).
     rollout
-        ``rel_l2`` and ``nrmse`` over ``time`` against the FD trajectory.
+        ``rel_l2``, ``nrmse`` and PDEBench's metrics (``pdebench_*``, see
+        :func:`gridformer.analysis.rollout_errors`) over ``time`` against the FD trajectory.
     spectral
         Error by wavenumber at the last rollout step.
     prediction, reference
@@ -89,7 +120,13 @@ class StencilResult:
         return stencil.sel({d: abs(stencil[d]) <= r for d in stencil.dims})
 
     def metrics(self) -> dict[str, Any]:
-        """JSON-ready metrics (the ``"metrics"`` of ``gridformer stencil --json``)."""
+        """JSON-ready metrics (the ``"metrics"`` of ``gridformer stencil --json``).
+
+        ``"pdebench"`` (also per baseline) holds PDEBench's RMSE, nRMSE, cRMSE, max error,
+        bRMSE and fRMSE (low/mid/high bands) after one step, at the last step and averaged
+        over the rollout (:func:`pdebench_summary`), so the numbers can sit beside PDEBench's
+        published tables; non-finite values (a diverged rollout) are ``None``.
+        """
         learned = self.shown_stencil("learned")
         if learned is None:  # no attention: the effective stencil is what was learned
             learned = self.shown_stencil("effective")
@@ -119,6 +156,7 @@ class StencilResult:
             "rollout_nrmse_curve": _curve(self.rollout.nrmse),
             "spectral_error": {"wavenumber": self.spectral.wavenumber.values.tolist(),
                                "relative_error": _curve(self.spectral.relative_error)},
+            "pdebench": pdebench_summary(self.rollout),
             "upwind_consistency": self.upwind_consistency,
             "train_loss": self.fit.get("loss"),
             "train_evaluations": self.fit.get("evaluations"),
@@ -129,6 +167,7 @@ class StencilResult:
             out["baselines"] = {
                 name: {"rollout_rel_l2": _finite(b["rollout"].rel_l2.values[-1]),
                        "rollout_rel_l2_curve": _curve(b["rollout"].rel_l2),
+                       "pdebench": pdebench_summary(b["rollout"]),
                        "train_loss": b["fit"]["loss"], "train_seconds": b["fit"]["seconds"]}
                 for name, b in self.baselines.items()
             }

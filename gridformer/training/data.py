@@ -3,6 +3,7 @@
 This is what ``gridformer train`` trains on; the description is a plain dict (from YAML/JSON)::
 
     {"path": "t2m.nc", "variables": ["t2m"], "lead": 1, "patch_size": 2}           # NetCDF
+    {"store": "t2m.zarr", "lead": 1, "val_fraction": 0.2}                           # token store
     {"solver": {"equation": "heat", "params": {"diffusivity": 0.1}, "grid": [32, 32],
                 "steps": 40, "samples": 4, "dt": null, "seed": 0}, "lead": 1}       # solver
 
@@ -11,6 +12,14 @@ than time and the spatial dims (``sample``, ensemble members, levels, ...) is st
 ``sample`` dim. The pairs are ``inputs (S, N, D)``, ``targets (S, N, D)`` with
 ``S = (T - lead) * samples``, in time-major order, so the last ``val_fraction`` of pairs are the
 latest times.
+
+A token store (``gridformer preprocess``, :func:`gridformer.datasets.write_token_store`) is
+read as it is: its tokens are already anomalised/standardised, and the pairs are read from it
+block by block (:class:`gridformer.datasets.TokenStoreDataset`), never loaded whole, so the
+data may be larger than memory; under ``torchrun`` each process reads its own
+``DistributedSampler`` share. ``variables``, ``patch_size`` and ``normalize`` may be given to
+state what the store must hold (a store written otherwise is refused); the statistics period of
+the store must end before the validation pairs (else: an error, never a leak).
 
 Normalisation (``"normalize": true``, the default): each variable is standardised with one
 mean and one standard deviation over the time steps of the training inputs (never the
@@ -32,8 +41,8 @@ import xarray as xr
 
 __all__ = ["PairData", "load_pairs"]
 
-_DATA_KEYS = {"path", "variables", "solver", "lead", "patch_size", "time_dim", "periodic",
-              "val_fraction", "normalize"}
+_DATA_KEYS = {"path", "variables", "solver", "store", "lead", "patch_size", "time_dim",
+              "periodic", "val_fraction", "normalize"}
 _SOLVER_KEYS = {"equation", "params", "grid", "steps", "dt", "samples", "seed", "save_every",
                 "spacing", "bc", "spectral_slope"}
 
@@ -87,7 +96,8 @@ def _from_netcdf(path: str, variables: list[str] | None) -> xr.Dataset:
 def _select(spec: dict[str, Any]) -> tuple[xr.Dataset, Any]:
     """The chosen variables of the described data, and the ``periodic`` to tokenize with."""
     if ("path" in spec) == ("solver" in spec):
-        msg = "data needs exactly one of 'path' (a NetCDF file) or 'solver' (a PDE run)"
+        msg = ("data needs exactly one of 'path' (a NetCDF file), 'solver' (a PDE run) or "
+               "'store' (a token store)")
         raise ValueError(msg)
     if "solver" in spec:
         ds = _from_solver(dict(spec["solver"]))
@@ -139,6 +149,14 @@ def load_pairs(spec: dict[str, Any]) -> PairData:
     from gridformer.training.predictor import data_metadata
 
     _check_keys(spec, _DATA_KEYS, "data")
+    if "store" in spec:
+        if "path" in spec or "solver" in spec:
+            msg = ("data needs exactly one of 'path' (a NetCDF file), 'solver' (a PDE run) or "
+                   "'store' (a token store)")
+            raise ValueError(msg)
+        from gridformer.training._store_pairs import load_store_pairs
+
+        return load_store_pairs(spec)
     data, periodic = _select(spec)
     time_dim, lead = spec.get("time_dim", "time"), int(spec.get("lead", 1))
     if time_dim not in data.dims:

@@ -139,3 +139,54 @@ def test_diverged_rollout_is_not_hidden_and_1d_spectrum():
                           xr.DataArray(np.sin(2 * np.pi * x / 16), dims="x"), spacing=2.0)
     assert spec.wavenumber.values[1] == pytest.approx(2 * np.pi / 32)
     assert float(spec.relative_error.sel(wavenumber=2 * np.pi / 32)) == pytest.approx(0.1)
+
+
+def test_rollout_errors_with_pdebench_metrics_by_hand():
+    """An error of c * step, constant in space, on a 16 x 16 grid: PDEBench's RMSE, max error,
+    boundary RMSE and conserved-total error are all c * step; in Fourier space it is the k = 0
+    mode alone (shell 0 of the 8 shells 0..7), so the low band [0, 4) holds c * step / 4 and
+    the mid band [4, 12) nothing."""
+    rng = np.random.default_rng(3)
+    ref = xr.DataArray(rng.standard_normal((4, 2, 16, 16)), dims=("time", "sample", "y", "x"),
+                       coords={"time": [0.0, 0.5, 1.0, 1.5]}, attrs={"units": "K"})
+    c = 0.01
+    pred = ref + c * xr.DataArray(np.arange(4.0), dims="time")
+    errors = rollout_errors(pred, ref, pdebench=True)
+    expected = c * np.arange(4.0)
+    for name in ("rmse", "max_error", "brmse", "crmse"):
+        np.testing.assert_allclose(errors[f"pdebench_{name}"].values, expected, atol=1e-15,
+                                   err_msg=name)
+    np.testing.assert_allclose(errors["pdebench_frmse"].sel(band="low").values, expected / 4,
+                               atol=1e-15)
+    np.testing.assert_allclose(errors["pdebench_frmse"].sel(band="mid").values, 0.0, atol=1e-15)
+    # PDEBench's nRMSE (RMSE / RMS of the target) is our relative L2, not our nrmse (RMSE / std)
+    np.testing.assert_allclose(errors["pdebench_nrmse"].values, errors["rel_l2"].values,
+                               rtol=1e-12)
+    assert not np.allclose(errors["pdebench_nrmse"].values[1:], errors["nrmse"].values[1:])
+    # step 0 is included (initial_step=0) and the time axis is the reference's
+    np.testing.assert_array_equal(errors["time"].values, ref["time"].values)
+    np.testing.assert_array_equal(errors["step"].values, [0, 1, 2, 3])
+    assert "step" in errors.coords
+    assert errors["pdebench_frmse"].dims == ("band", "time")
+    assert errors["pdebench_rmse"].attrs["units"] == "K"
+    assert errors["pdebench_nrmse"].attrs["units"] == "1"
+    assert errors["pdebench_nrmse"].attrs["long_name"] == "PDEBench RMSE / RMS of the target"
+
+
+def test_rollout_errors_pdebench_keeps_nan_and_reads_batch_as_samples():
+    rng = np.random.default_rng(4)
+    ref = xr.DataArray(rng.standard_normal((3, 2, 8)), dims=("time", "batch", "x"))
+    pred = ref + 0.1 * rng.standard_normal(ref.shape)
+    pred[2, 0, 3] = np.nan
+    errors = rollout_errors(pred, ref, pdebench=True)
+    assert np.isnan(errors["pdebench_rmse"].values[2])
+    assert np.isnan(errors["pdebench_max_error"].values[2])
+    assert np.isfinite(errors["pdebench_rmse"].values[1])
+    # 'batch' is PDEBench's sample axis, not a second spatial dim
+    named = rollout_errors(pred.rename(batch="sample"), ref.rename(batch="sample"),
+                           pdebench=True)
+    xr.testing.assert_identical(errors, named)
+    with pytest.raises(ValueError, match=r"PDEBench metrics need 1 to 3 spatial dims; the target "
+                                         r"has \[\] besides \['sample', 'time'\]"):
+        rollout_errors(ref.isel(x=0).rename(batch="sample"), ref.isel(x=0).rename(batch="sample"),
+                       pdebench=True)
