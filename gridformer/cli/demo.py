@@ -83,7 +83,7 @@ def _source_box(ds: Any) -> tuple[float, float, float, float]:
     return float(lats.min()), float(lats.max()), float(lons.min()), float(lons.max())
 
 
-def run_planted(folder: Path, *, seed: int = 0, epochs: int = 12) -> tuple[Any, dict[str, Any]]:
+def run_planted(folder: Path, *, seed: int = 0, epochs: int = 20) -> tuple[Any, dict[str, Any]]:
     """Write the planted case to ``folder/planted_teleconnection.nc``, run teleconnect on it.
 
     Returns the :class:`~gridformer.teleconnect.TeleconnectResult` and the demo's numbers: the

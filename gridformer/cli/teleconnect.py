@@ -2,7 +2,7 @@
 
 Example::
 
-    gridformer teleconnect data.nc --input x --target target_index --epochs 12 --seed 0 \\
+    gridformer teleconnect data.nc --input x --target target_index --epochs 20 --seed 0 \\
         --json out.json --out results/
     gridformer teleconnect data.nc --input x --target y --query 45,300 --out results/
     gridformer teleconnect data.nc --input x --target target_index \\
@@ -76,7 +76,7 @@ def register(subparsers: Any) -> None:
                         "its skill")
     p.add_argument("--patch-size", type=int, default=2, metavar="P",
                    help="cells per token side (default 2)")
-    p.add_argument("--epochs", type=int, default=12, help="training epochs (default 12)")
+    p.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--align-time", action="store_true",
                    help="use only the time steps that inputs and target share")

@@ -10,8 +10,14 @@
   planted teleconnections the model stayed on its initial plateau for 8 epochs, query-region
   test correlation 0.12, where the query-only loss reaches 0.94.)
 
-Positions are a learned absolute table (the class token can only single out a region if tokens
-carry where they are); the distance bias acts on top of it.
+Positions are the fixed sine-cosine code of the patch index (the class token can only single out
+a region if tokens carry where they are); the distance bias acts on top of it. A fixed, smooth
+code gives neighbouring tokens similar keys, so the class token's attention covers the whole
+source region instead of collapsing onto one of its tokens: with a learned absolute table, one
+of five planted seeds (12 x 24 grid, source split over two tokens) put 98% of its attention on
+one source token, read half of the signal (test correlation 0.74) and had a pattern correlation
+of 0.66; with the sine-cosine code and 20 epochs all five read both (test correlation
+0.935-0.951, pattern correlation 0.968-0.981).
 """
 
 from __future__ import annotations
@@ -43,9 +49,8 @@ def build_model(prepared: Prepared, config: TeleconnectConfig,
         in_features=int(prepared.tokens.shape[-1]),
         out_features=1 if index else int(prepared.target_tokens.shape[-1]),
         dim=config.dim, depth=config.depth, heads=config.heads, mlp_ratio=2.0,
-        position="absolute", distance_bias=bias, distance_scale_km=1000.0,
+        position="sincos", distance_bias=bias, distance_scale_km=1000.0,
         head="index" if index else "field", pool="cls" if index else "mean",
-        reference_grid=tuple(prepared.layout.patch_grid_shape),
     )
     torch.manual_seed(config.seed)
     return GridFormer(cfg)
