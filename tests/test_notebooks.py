@@ -31,7 +31,7 @@ def _outputs(notebook):
 def test_notebook_is_stored_executed_top_to_bottom(path):
     """Readers on GitHub see the results: every code cell ran, in order, in one kernel
     (``make notebooks``), without errors, and the file stays small."""
-    nbformat = pytest.importorskip("nbformat")
+    import nbformat  # dev dependency: a missing one must fail, not skip
     notebook = nbformat.read(path, as_version=4)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1)), \
@@ -47,8 +47,8 @@ def test_notebook_is_stored_executed_top_to_bottom(path):
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_executes(path, kernel_name, tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    import nbclient
+    import nbformat  # dev dependency: a missing one must fail, not skip
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:  # run from scratch, not on top of the stored outputs
         if cell.cell_type == "code":

@@ -68,7 +68,6 @@ def test_train_baseline_from_json_config(tmp_path, netcdf):
 
 
 def test_train_on_solver_dataset_with_json_on_stdout(tmp_path, capsys):
-    pytest.importorskip("gridformer.solvers")
     config = {
         "data": {"solver": {"equation": "heat", "params": {"diffusivity": 0.1}, "grid": [8, 8],
                             "steps": 4, "samples": 2}},

@@ -73,7 +73,7 @@ def test_files_larger_than_the_worker_memory_limit(tmp_path):
         chunk_bytes = chunk * 73 * 144 * 8
         assert peak < 0.95 * LIMIT  # never near dask's kill threshold
         # the worker held a working set of ~20 chunks (what TASK_MEMORY_FACTOR budgets), not
-        # the data: measured 317-319 MB over a 150 MB baseline with 15.8 MB chunks, 568 MB data
+        # the data: measured 254 MiB over a 140 MiB baseline with 15.1 MiB chunks, 568 MB data
         assert peak - base < (TASK_MEMORY_FACTOR + 2) * chunk_bytes
         assert store.n_time == FILES * STEPS
 
