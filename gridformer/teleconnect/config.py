@@ -1,14 +1,15 @@
 """``TeleconnectConfig``: every choice of a teleconnection run, checked where it is written.
 
-The defaults are the setup measured in ``README.md`` (planted teleconnections on a 24 x 48
-grid): one GridFormer block of width 32 with one head and a fixed sine-cosine position code
+The defaults are the setup measured in ``README.md`` (planted teleconnections on 12 x 24 and
+24 x 48 grids): one GridFormer block of width 32 with one head and a fixed sine-cosine position code
 of the patch index (the class token must tell places apart to read the source region), patch
-tokens of 2 x 2 cells, AdamW at ``3e-3`` for 20 epochs of batches of 32. One block keeps the map exact: the
-query's attention row is the only path from the input field to its prediction. (With two
-blocks, information can first gather in other tokens, and the last block's row then need not
-point at the source: on a 12 x 24 grid it put 4% of its weight there, against 99% with one.
-One head, because the map is the mean over heads and one head is enough to read one region: with
-two, one head found the source and the other stayed diffuse, halving the map's mass there.)
+tokens of 2 x 2 cells, AdamW at ``3e-3`` for 20 epochs of batches of 32. One block keeps the
+map exact: the query's attention row is the only path from the input field to its prediction.
+(With two blocks, information can first gather in other tokens, and the last block's row then
+need not point at the source: on a 12 x 24 grid, with a learned position table, it put 4% of
+its weight there, against 99% with one. One head, because the map is the mean over heads and
+one head is enough to read one region: with two, one head found the source and the other
+stayed diffuse, halving the map's mass there.)
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ def test_demo_prints_the_table_and_writes_figures(tmp_path, capsys):
     lat0, lat1, lon0, lon1 = tele["source_box"]
     assert re.search(rf"attention peaks at \({tele['peak_lat']:g}, {tele['peak_lon']:g}\); "
                      rf"planted source box lat {lat0:g}\.\.{lat1:g}, lon {lon0:g}\.\.{lon1:g} "
-                     rf"\(10,8\d\d km from the target region\); pattern correlation "
+                     rf"\(cell centres; 10,\d\d\d km from the target region\); pattern correlation "
                      rf"{tele['pattern_correlation']:.2f}", captured.err)
     assert tele["peak_in_source"]
     assert tele["attention_mass_in_source"] >= 0.5 > 0.05 > tele["uniform_mass_in_source"]

@@ -1,7 +1,7 @@
 """The issue's targets on planted teleconnections (source ~10,800 km from the target region).
 
-The 5-seed check runs on a 12 x 24 grid (72 tokens of 2 x 2 cells) to keep the suite short; the
-README reports the same numbers on the 24 x 48 grid of ``gridformer demo``.
+The 5-seed check runs on the 12 x 24 grid of ``gridformer demo`` (72 tokens of 2 x 2 cells) to
+keep the suite short; the README reports one run on a 24 x 48 grid beside these numbers.
 """
 
 from __future__ import annotations
