@@ -20,6 +20,12 @@ Imported as ``gridformer.datasets`` (the folder is ``datasets/`` at the reposito
     items = datasets.TokenStoreDataset("t2m.zarr", window=2, lead=1)      # token pairs, fast
     field = datasets.random_field((64, 64), spectral_slope=-3.0, seed=0)   # or spectrum="smooth"
     tele = datasets.planted_teleconnection(256, seed=0)
+    task = datasets.occlusion_task(512, fraction=0.5, seed=0)              # experiment tasks:
+    task = datasets.counting_task(512, seed=0)                             # xarray, truth in
+    task = datasets.segmentation_task(512, kind="fronts", seed=0)          # variables / attrs
+    clips = datasets.moving_blobs(256, n_frames=5, seed=0)                 # (sample, time, y, x)
+    clips = datasets.advection_clips(256, n_frames=5, seed=0)              # FD upwind solver
+    task = datasets.spectral_slope_task(512, seed=0)                       # class = slope
 
 The torch datasets (``ForecastDataset``, ``TrajectoryPairs``, ``TokenStoreDataset``) and
 ``BlockShuffleSampler`` are imported on first use (PEP 562), so NetCDF work does not load torch.
@@ -37,12 +43,18 @@ from gridformer.datasets.climate import (
     lat_weights,
     split_by_time,
 )
+from gridformer.datasets.dynamics_tasks import (
+    advection_clips,
+    moving_blobs,
+    spectral_slope_task,
+)
 from gridformer.datasets.io import open_dataset, write_netcdf
 from gridformer.datasets.pdebench import open_pdebench, write_pdebench
 from gridformer.datasets.preprocess import write_token_store
 from gridformer.datasets.store import TokenStore, open_token_store
 from gridformer.datasets.synthetic import planted_teleconnection, random_field
 from gridformer.datasets.the_well import open_the_well, write_the_well
+from gridformer.datasets.vision_tasks import counting_task, occlusion_task, segmentation_task
 
 from gridformer.tokenize.geometry import global_grid  # the one cell-centred global grid
 
@@ -58,16 +70,22 @@ __all__ = [
     "TokenStore",
     "TokenStoreDataset",
     "TrajectoryPairs",
+    "advection_clips",
     "anomalies",
     "climatology",
+    "counting_task",
     "global_grid",
     "lat_weights",
+    "moving_blobs",
+    "occlusion_task",
     "open_dataset",
     "open_pdebench",
     "open_the_well",
     "open_token_store",
     "planted_teleconnection",
     "random_field",
+    "segmentation_task",
+    "spectral_slope_task",
     "split_by_time",
     "write_netcdf",
     "write_pdebench",

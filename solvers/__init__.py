@@ -20,8 +20,10 @@ advection) and reports the classical per-axis numbers (``diffusion_numbers``,
 ``courant_numbers``, ``reaction_number``).
 
 Solvers run in float64, vectorised over the ``sample`` dim, with compiled numba kernels on CPU
-and torch on CUDA (``device="cuda"``). torch is imported only for a torch device, and nothing
-here imports gridformer's model code.
+and torch on CUDA (``device="cuda"``). On CPU one compiled call advances many steps (ghost
+cells, update, saving every ``save_every``-th state and the NaN/inf checks fused; samples, or
+the rows of one large grid, in parallel). torch is imported only for a torch device, and
+nothing here imports gridformer's model code.
 
 Example
 -------

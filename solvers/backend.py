@@ -2,8 +2,10 @@
 
 Both backends offer the same few operations on ``(S, Y + 2 gy, X + 2 gx)`` float64 buffers
 (stencil step, Burgers step, reaction step, non-finite check); the integrators in the equation
-modules are written once against this interface. torch is imported only when a torch backend
-is built.
+modules are written once against this interface. The numba backend also runs many steps per
+call (:meth:`NumbaBackend.run`: ghost filling, update, saving and blow-up checks fused in
+:mod:`.fused`), which is what :func:`~gridformer.solvers.solve` uses on CPU. torch is imported
+only when a torch backend is built.
 
 Devices:
 
@@ -18,8 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
-from gridformer.solvers import kernels
+from gridformer.solvers import fused, kernels
 from gridformer.solvers.stencil import Stencil
 
 __all__ = ["DEVICES", "ArrayBackend", "NumbaBackend", "get_backend"]
@@ -29,11 +32,34 @@ Array = Any  # numpy.ndarray or torch.Tensor, (S, Y + 2 gy, X + 2 gx) float64
 DEVICES = ("cpu", "auto", "cuda", "cuda:N", "torch-cpu", "numpy")
 
 
+# one or a few grids of at least this many cells run row-parallel step by step; smaller ones
+# (and batches with a sample per thread) run sample-parallel, all steps per sample at once
+ROWS_MIN_CELLS = 1 << 17
+
+
 class NumbaBackend:
-    """CPU backend: numpy buffers stepped by the compiled kernels of :mod:`.kernels`."""
+    """CPU backend: numpy buffers stepped by compiled kernels.
+
+    Parameters
+    ----------
+    fused
+        Run many steps per call with the kernels of :mod:`.fused` (default). ``False`` keeps
+        one Python-level step at a time with :mod:`.kernels` (the reference the fused path is
+        tested against).
+    driver
+        ``"auto"`` (row-parallel for fewer samples than numba threads on grids of at least
+        ``ROWS_MIN_CELLS`` cells, else sample-parallel), ``"samples"`` or ``"rows"``.
+    """
 
     name = "numba"
     xp = np
+
+    def __init__(self, fused: bool = True, driver: str = "auto") -> None:
+        if driver not in ("auto", "samples", "rows"):
+            msg = f"driver={driver!r} is not one of 'auto', 'samples', 'rows'"
+            raise ValueError(msg)
+        self.fused = fused
+        self.driver = driver
 
     def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
         return np.zeros(shape, dtype=np.float64)
@@ -58,21 +84,52 @@ class NumbaBackend:
                      spacing: tuple[float, float], viscosity: float, flux: str) -> None:
         kernels.burgers_step(src, dst, int(ghosts[0]), int(ghosts[1]), float(dt),
                              float(spacing[0]), float(spacing[1]), float(viscosity),
-                             _FLUX_CODES[flux])
+                             kernels.FLUX_CODES[flux])
 
     def react_step(self, u: Array, v: Array | None, u_out: Array, v_out: Array | None,
                    ghosts: tuple[int, int], dt: float, kind: str, p0: float, p1: float) -> None:
         kernels.react_step(u, u if v is None else v, u_out, u_out if v_out is None else v_out,
-                           int(ghosts[0]), int(ghosts[1]), float(dt), _REACTION_CODES[kind],
+                           int(ghosts[0]), int(ghosts[1]), float(dt), kernels.REACTION_CODES[kind],
                            float(p0), float(p1))
 
     def nonfinite(self, buf: Array) -> bool:
         return bool(kernels.nonfinite(buf))
 
+    def run(self, levels: dict[str, list[np.ndarray]], frames: dict[str, np.ndarray],
+            spec: fused.FusedSpec, n_steps: int, step0: int) -> int | None:
+        """Advance ``n_steps`` steps (numbered ``step0 + 1, ...``) in one compiled call.
 
-_FLUX_CODES = {"godunov": kernels.GODUNOV, "upwind": kernels.UPWIND}
-_REACTION_CODES = {"fisher_kpp": kernels.FISHER_KPP, "allen_cahn": kernels.ALLEN_CAHN,
-                   "gray_scott": kernels.GRAY_SCOTT}
+        ``levels`` holds each field's buffers in role order (``[cur, nxt]`` or
+        ``[prev, cur, nxt]``) and is rotated in place to the roles after the run; ``frames``
+        ``(T, S, Y, X)`` per field receive the saved states. Returns the first checked step
+        with NaN/inf, or None.
+        """
+        u_lv = _as_triple(levels["u"])
+        v_lv = _as_triple(levels["v"]) if "v" in levels else u_lv
+        frames_u = frames["u"]
+        frames_v = frames.get("v", frames_u)
+        n_samples, yp, xp = u_lv[0].shape
+        cells = (yp - 2 * spec.gy) * (xp - 2 * spec.gx)
+        rows = self.driver == "rows" or (
+            self.driver == "auto" and n_samples < numba.get_num_threads()
+            and cells >= ROWS_MIN_CELLS)
+        driver = fused.run_rows if rows else fused.run_samples
+        blown = np.full(n_samples, -1, dtype=np.int64)
+        driver(u_lv, v_lv, frames_u, frames_v, spec, int(n_steps), int(step0), blown)
+        for bufs in levels.values():
+            n_levels = len(bufs)
+            bufs[:] = [bufs[(i + n_steps) % n_levels] for i in range(n_levels)]
+        hits = blown[blown >= 0]
+        return int(hits.min()) if hits.size else None
+
+
+def _as_triple(bufs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``[cur, nxt]`` -> ``(cur, nxt, nxt)``; ``[prev, cur, nxt]`` as is (one numba type)."""
+    if len(bufs) == 2:
+        return bufs[0], bufs[1], bufs[1]
+    return bufs[0], bufs[1], bufs[2]
+
+
 
 
 class ArrayBackend:
@@ -81,6 +138,8 @@ class ArrayBackend:
     The linear stencil step accumulates shifted views into the destination in place (no
     allocation per step); the nonlinear steps use plain array expressions.
     """
+
+    fused = False  # one Python-level step at a time
 
     def __init__(self, xp: Any, device: str = "cpu") -> None:
         self.xp = xp

@@ -130,6 +130,14 @@ class GhostFiller:
         self.spec = spec
         self.gy, self.gx = ghosts
 
+    def check(self, shape: tuple[int, ...]) -> None:
+        """Raise ``ValueError`` if a ``(S, Yp, Xp)`` buffer is too small for the ghost widths."""
+        _, yp, xp = shape
+        for dim, g, n in (("x", self.gx, xp - 2 * self.gx), ("y", self.gy, yp - 2 * self.gy)):
+            if dim in self.spec and g and n < g:
+                msg = f"grid of {n} cells is too small for ghost width {g}"
+                raise ValueError(msg)
+
     def fill(self, buf: Any) -> None:
         """Fill every ghost cell of ``buf`` (numpy array or torch tensor), x first, then y.
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+from gridformer.solvers import fused, kernels
 from gridformer.solvers.boundary import BoundarySpec
 from gridformer.solvers.equation import Equation, PingPongIntegrator
 from gridformer.solvers.parameters import Parameter
@@ -84,3 +85,8 @@ class BurgersIntegrator(PingPongIntegrator):
     def advance(self, src: Any, dst: Any) -> None:
         self.backend.burgers_step(src, dst, self.ghosts, self.dt, self.spacing, self.viscosity,
                                   self.flux)
+
+    def fused_spec(self) -> fused.FusedSpec:
+        return fused.make_spec(kind=fused.BURGERS, ghosts=self.ghosts, bc=self.filler.spec,
+                               dt=self.dt, spacing=self.spacing, viscosity=self.viscosity,
+                               code=kernels.FLUX_CODES[self.flux])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+from gridformer.solvers import fused
 from gridformer.solvers.boundary import BoundarySpec, GhostFiller
 from gridformer.solvers.parameters import Parameter, missing_message
 from gridformer.solvers.stability import Stability
@@ -35,7 +36,12 @@ def format_param(value: Any) -> str:
 
 
 class Integrator:
-    """Owns the buffers of one solve and advances them; subclasses implement :meth:`step`."""
+    """Owns the buffers of one solve and advances them.
+
+    Subclasses implement :meth:`step` (one Python-level step on any backend) and, for the
+    fused numba path, :meth:`levels`, :meth:`set_levels` and :meth:`fused_spec`; :meth:`run`
+    picks the fused path when the backend has it.
+    """
 
     fields: tuple[str, ...] = ("u",)
 
@@ -78,6 +84,44 @@ class Integrator:
         """True if any current field holds NaN or inf."""
         return any(self.backend.nonfinite(buf) for buf in self.current().values())
 
+    def levels(self) -> dict[str, list[Any]]:
+        """Each field's buffers in role order: ``[cur, nxt]`` or ``[prev, cur, nxt]``."""
+        raise NotImplementedError
+
+    def set_levels(self, levels: dict[str, list[Any]]) -> None:
+        """Take back the buffers of :meth:`levels`, rotated to their roles after a run."""
+        raise NotImplementedError
+
+    def fused_spec(self) -> fused.FusedSpec:
+        """What the fused kernels compute for the next steps (see :mod:`.fused`)."""
+        raise NotImplementedError
+
+    def run(self, n_steps: int, step0: int, frames: dict[str, np.ndarray], save_every: int,
+            check_every: int) -> int | None:
+        """Advance ``n_steps`` steps numbered ``step0 + 1, ..., step0 + n_steps``.
+
+        After every step ``n`` with ``n % save_every == 0`` the fields are saved into
+        ``frames[name][n // save_every]`` (``(T, S, Y, X)`` arrays); at those steps and every
+        ``check_every`` steps they are checked for NaN/inf. Returns the first step at which a
+        check found NaN/inf (the run stops there), or None.
+        """
+        if getattr(self.backend, "fused", False) and n_steps > 0:
+            levels = self.levels()
+            self.filler.check(tuple(levels["u"][0].shape))
+            spec = self.fused_spec()._replace(save_every=int(save_every),
+                                              check_every=int(check_every))
+            hit = self.backend.run(levels, frames, spec, n_steps, step0)
+            self.set_levels(levels)
+            return hit
+        for n in range(step0 + 1, step0 + n_steps + 1):
+            self.step()
+            saved = n % save_every == 0
+            if saved:
+                self.save(frames, n // save_every)
+            if (saved or n % check_every == 0) and self.nonfinite():
+                return n
+        return None
+
 
 class PingPongIntegrator(Integrator):
     """One field ``u`` advanced from ``src`` into ``dst`` by :meth:`advance`, then swapped.
@@ -95,6 +139,12 @@ class PingPongIntegrator(Integrator):
     def current(self) -> dict[str, Any]:
         return {"u": self.src}
 
+    def levels(self) -> dict[str, list[Any]]:
+        return {"u": [self.src, self.dst]}
+
+    def set_levels(self, levels: dict[str, list[Any]]) -> None:
+        self.src, self.dst = levels["u"]
+
     def advance(self, src: Any, dst: Any) -> None:
         """Write the state one step after ``src`` (ghosts filled) into ``dst``'s interior."""
         raise NotImplementedError
@@ -109,13 +159,16 @@ class LinearIntegrator(PingPongIntegrator):
     """``u <- S u`` with a fixed :class:`Stencil`."""
 
     def __init__(self, stencil: Stencil, backend: Any, bc: BoundarySpec, u0: np.ndarray) -> None:
-        radius = stencil.radius
-        ghosts = (radius[0], radius[1]) if stencil.ndim == 2 else (0, radius[0])
+        self.stencil = stencil
         self.prepared = backend.prepare(stencil)
-        super().__init__(backend, bc, ghosts, u0)
+        super().__init__(backend, bc, fused.ghosts_for(stencil), u0)
 
     def advance(self, src: Any, dst: Any) -> None:
         self.backend.stencil_step(src, dst, self.prepared, self.ghosts)
+
+    def fused_spec(self) -> fused.FusedSpec:
+        return fused.make_spec(kind=fused.LINEAR, ghosts=self.ghosts, bc=self.filler.spec,
+                               u=fused.stencil_layout(self.stencil))
 
 
 class Equation:

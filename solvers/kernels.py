@@ -11,12 +11,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["burgers_step", "nonfinite", "react_step", "stencil_step"]
+__all__ = ["FLUX_CODES", "REACTION_CODES", "burgers_step", "nonfinite", "react_step",
+           "stencil_step"]
 
 # reaction kinds for react_step
 FISHER_KPP, ALLEN_CAHN, GRAY_SCOTT = 0, 1, 2
 # flux kinds for burgers_step
 GODUNOV, UPWIND = 0, 1
+# the same codes by scheme / equation name (also used by the fused kernels)
+FLUX_CODES = {"godunov": GODUNOV, "upwind": UPWIND}
+REACTION_CODES = {"fisher_kpp": FISHER_KPP, "allen_cahn": ALLEN_CAHN, "gray_scott": GRAY_SCOTT}
 
 
 @njit(cache=True, fastmath=False)

@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+from gridformer.solvers import fused, kernels
 from gridformer.solvers.boundary import BoundarySpec
 from gridformer.solvers.equation import Equation, Integrator
 from gridformer.solvers.parameters import Parameter
@@ -132,12 +133,27 @@ class ReactionDiffusionIntegrator(Integrator):
         super().__init__(backend, bc, (1, 1) if ndim == 2 else (0, 1))
         self.fields = tuple(fields)
         self.kind, self.coefficients, self.dt = kind, coefficients, dt
+        self.stencils = stencils
         self.prepared = {name: backend.prepare(s) for name, s in stencils.items()}
         self.src = {name: self.padded(f) for name, f in fields.items()}  # (S, Y+2gy, X+2gx)
         self.dst = {name: backend.zeros(tuple(b.shape)) for name, b in self.src.items()}
 
     def current(self) -> dict[str, Any]:
         return dict(self.src)
+
+    def levels(self) -> dict[str, list[Any]]:
+        return {name: [self.src[name], self.dst[name]] for name in self.fields}
+
+    def set_levels(self, levels: dict[str, list[Any]]) -> None:
+        for name, (src, dst) in levels.items():
+            self.src[name], self.dst[name] = src, dst
+
+    def fused_spec(self) -> fused.FusedSpec:
+        layouts = {name: fused.stencil_layout(s) for name, s in self.stencils.items()}
+        p0, p1 = self.coefficients
+        return fused.make_spec(kind=fused.REACTION, ghosts=self.ghosts, bc=self.filler.spec,
+                               u=layouts["u"], v=layouts.get("v"), dt=self.dt,
+                               code=kernels.REACTION_CODES[self.kind], p0=p0, p1=p1)
 
     def step(self) -> None:
         for name in self.fields:

@@ -14,6 +14,10 @@ subset (with a class token, position 0 is the class token and token ``n`` is at 
   ``log(number of keys)``: 1 for uniform rows, 0 for one-hot rows.
 - :func:`attention_rollout`: Abnar & Zuidema (2020), ``Ã_l = (1 - r) W_l + r I`` with ``W_l`` the
   head mean and ``r = 0.5``, multiplied through the layers.
+
+A model output for a query set (``model(tokens, layout, return_attention=[...])``) carries its
+``query_index`` (used when none is passed) and an ``AttentionProbe``, from which the rollout of
+any queries is formed block by block: no ``N x N`` matrix at any grid size.
 """
 
 from __future__ import annotations
@@ -83,6 +87,26 @@ def select_indices(n: int, chosen: int | Sequence[int] | None, name: str) -> lis
         msg = f"{name}={chosen!r} must select indices in 0..{n - 1} (or negative from the end)"
         raise ValueError(msg)
     return [int(i) % n for i in indices]
+
+
+def default_query_index(attention: Any, query_index: Any) -> Any:
+    """``query_index``, or the ``query_index`` of a model output for a query set."""
+    if query_index is None and not isinstance(attention, torch.Tensor | np.ndarray):
+        return getattr(attention, "query_index", None)
+    return query_index
+
+
+def distance_rows(layout: Any, tokens: np.ndarray) -> torch.Tensor:
+    """``layout.distances()[tokens]`` ``(Q, N)`` float64, without the ``(N, N)`` matrix when
+    ``tokens`` is a subset (rows read from the per-layout tables of the attention kernel)."""
+    n = int(layout.n_tokens)
+    if len(tokens) >= n:
+        return torch.as_tensor(layout.distances(), dtype=torch.float64)[tokens]
+    from gridformer.model.bias_tables import bias_geometry
+
+    term = bias_geometry(layout, max_offset=None, distance=True).distance
+    index = torch.as_tensor(tokens, dtype=torch.int64)
+    return term.evaluate([p.rows(index) for p in term.parts])[0].to(torch.float64)  # (Q, N)
 
 
 def query_positions(n_rows: int, n_keys: int, query_index: Any) -> np.ndarray:
@@ -177,6 +201,7 @@ def mean_attention_distance(
         coordinate ``uniform`` holds the same mean under uniform attention over the valid keys:
         the reference that a head with no preference for near or far keys reaches.
     """
+    query_index = default_query_index(attention, query_index)
     layers = attention_layers(attention)
     batch, _, n_rows, n_keys = layers[0].shape
     keys = key_axis(layout, batch, n_keys)
@@ -186,7 +211,7 @@ def mean_attention_distance(
         msg = "the attention holds only the class token's row; no query has a place on the grid"
         raise ValueError(msg)
     tokens = positions[rows] - keys.n_cls  # (Q,) token index of each spatial query
-    dist = torch.as_tensor(layout.distances(), dtype=torch.float64)[tokens]  # (Q, N)
+    dist = distance_rows(layout, tokens)  # (Q, N)
     key_valid = keys.valid[:, keys.n_cls :].to(torch.float64)  # (B, N)
     query_valid = keys.valid[:, keys.n_cls :][:, tokens].to(torch.float64)  # (B, Q)
     n_queries = query_valid.sum()
@@ -247,6 +272,7 @@ def attention_entropy(
         ``query`` is each row's position on the key axis (with a class token, 0 is the class
         token and token ``n`` is at ``n + 1``).
     """
+    query_index = default_query_index(attention, query_index)
     layers = attention_layers(attention)
     batch, _, n_rows, n_keys = layers[0].shape
     positions = query_positions(n_rows, n_keys, query_index)
@@ -308,10 +334,24 @@ def attention_rollout(
     -------
     torch.Tensor
         ``(B, Q, K)`` float64 (``Q = K`` for full attention); every row sums to one.
+
+    Notes
+    -----
+    A model output for a query set carries an ``AttentionProbe`` (``.probe``): the rows of its
+    ``query_index`` (or of the ``query_index`` given, any key-axis positions) are then rolled
+    out block by block through the complete layers that the probe forms on demand, never
+    holding an ``N x N`` matrix.
     """
     if not 0.0 <= residual < 1.0:
         msg = f"residual={residual!r} must lie in [0, 1) (0.5 in Abnar & Zuidema 2020)"
         raise ValueError(msg)
+    probe = getattr(attentions, "probe", None)
+    if probe is not None:
+        positions = default_query_index(attentions, query_index)
+        layer_ids = select_indices(probe.n_layers, layers, "layers")
+        head_ids = select_indices(probe.n_heads, heads, "heads")
+        rows = probe.rollout(positions, residual=residual, layers=layer_ids, heads=head_ids)
+        return rows.cpu()  # (B, Q, K)
     per_layer = attention_layers(attentions)
     chosen = [per_layer[i] for i in select_indices(len(per_layer), layers, "layers")]
     head_ids = select_indices(chosen[0].shape[1], heads, "heads")

@@ -26,6 +26,7 @@ import xarray as xr
 from gridformer.analysis.attention_stats import (
     attention_layers,
     attention_rollout,
+    default_query_index,
     key_axis,
     query_positions,
     select_indices,
@@ -242,6 +243,22 @@ def _combined_rows(
     )  # (B, P, K)
 
 
+def _probe_map(probe: Any, positions: np.ndarray, weights: torch.Tensor, *, combine: str,
+               layers: Any, heads: Any, residual: float) -> torch.Tensor:
+    """``(B, K)`` map of the weighted query vector of each sample, from a model's probe."""
+    layer_ids = select_indices(probe.n_layers, layers, "layers")
+    head_ids = select_indices(probe.n_heads, heads, "heads")
+    start = torch.zeros(weights.shape[0], 1, probe.n_keys, dtype=torch.float64)
+    start[:, 0, torch.as_tensor(positions)] = weights  # (B, 1, K)
+    device = probe.layers[0]._device()
+    start = start.to(device)
+    if combine == "rollout":
+        out = probe.rollout_vectors(start, residual=residual, layers=layer_ids, heads=head_ids)
+    else:
+        out = probe.mean(start, layers=layer_ids, heads=head_ids)
+    return out[:, 0].cpu().to(torch.float64)  # (B, K)
+
+
 def _mean_and_spread(values: torch.Tensor, valid: torch.Tensor) -> tuple[np.ndarray, ...]:
     """Mean and standard deviation over samples of ``values`` ``(B, N)`` where ``valid``;
     NaN where no sample is valid."""
@@ -276,7 +293,10 @@ def teleconnection_map(
     ----------
     attention
         ``(B, H, N, N)`` per layer (``N + 1`` with a class token first), a sequence of them, or
-        a model output with ``.attention``; or ``(B, H, Q, K)`` rows with ``query_index``.
+        a model output with ``.attention``; or ``(B, H, Q, K)`` rows with ``query_index``. A
+        model output for a query set (``return_attention=query``) needs no ``query_index`` and
+        gives maps of any query and either ``combine`` from its ``probe``, block by block: no
+        ``N x N`` matrix on any grid.
     layout
         The :class:`~gridformer.tokenize.TokenLayout` of the tokens.
     query
@@ -307,15 +327,21 @@ def teleconnection_map(
     if combine not in _COMBINE:
         msg = f"combine={combine!r} must be one of {_COMBINE}"
         raise ValueError(msg)
+    query_index = default_query_index(attention, query_index)
+    probe = getattr(attention, "probe", None)
     per_layer = attention_layers(attention)
     batch, _, _, n_keys = per_layer[0].shape
     keys = key_axis(layout, batch, n_keys)
     positions, weights, description = _query_weights(layout, query, keys, batch)
-    combined = _combined_rows(
-        per_layer, positions, combine=combine, layers=layers, heads=heads, residual=residual,
-        query_index=query_index,
-    )  # (B, P, K)
-    per_sample = torch.einsum("bp,bpk->bk", weights, combined)  # (B, K)
+    if probe is not None:  # one weighted query vector per sample, block by block
+        per_sample = _probe_map(probe, positions, weights, combine=combine, layers=layers,
+                                heads=heads, residual=residual)  # (B, K)
+    else:
+        combined = _combined_rows(
+            per_layer, positions, combine=combine, layers=layers, heads=heads,
+            residual=residual, query_index=query_index,
+        )  # (B, P, K)
+        per_sample = torch.einsum("bp,bpk->bk", weights, combined)  # (B, K)
     to_class = per_sample[:, : keys.n_cls].sum(-1)  # (B,) weight kept by the class token
     mean, spread = _mean_and_spread(per_sample[:, keys.n_cls :], keys.valid[:, keys.n_cls :])
     result = layout.to_grid(mean, upsample=upsample, name="teleconnection_map")

@@ -26,6 +26,7 @@ __all__ = ["build_parser", "main"]
 # Subcommand modules, in the order ``--help`` lists them.
 _COMMAND_MODULES = (
     "gridformer.cli.demo",
+    "gridformer.cli.experiment",
     "gridformer.cli.solve",
     "gridformer.cli.stencil",
     "gridformer.cli.preprocess",

@@ -17,7 +17,8 @@ import numpy as np
 from gridformer._io import atomic_path
 from gridformer.experiments.stencil_result import StencilResult
 
-__all__ = ["pdebench_table", "stencil_table", "summary_lines", "write_stencil_report"]
+__all__ = ["pdebench_table", "stencil_figure", "stencil_table", "summary_lines",
+           "write_stencil_report"]
 
 
 def _fmt(value: Any, spec: str = ".3g") -> str:
@@ -113,7 +114,7 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def _stencil_figure(result: StencilResult) -> Any:
+def stencil_figure(result: StencilResult) -> Any:
     """Learned | FD | learned - FD with the weights in the cells (``gridformer.plot``)."""
     from gridformer import plot
 
@@ -185,7 +186,7 @@ def write_stencil_report(result: StencilResult, out_dir: str | Path) -> list[Pat
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [_save(_stencil_figure(result), out / "stencil.png"),
+    paths = [_save(stencil_figure(result), out / "stencil.png"),
              _save(_rollout_figure(result), out / "rollout.png"),
              _save(_fields_figure(result), out / "fields.png")]
     report = "\n".join([

@@ -8,6 +8,13 @@
 
 Presets: ``TINY`` (tests, demos), ``SMALL`` (experiments), ``STENCIL`` (one attention layer that
 is a finite-difference stencil: relative bias only, no residual / norm / MLP).
+
+Large grids (a 0.25° field in patches of 8 is 16,200 tokens): ``attention_kernel="auto"`` builds
+the position bias a block of queries at a time from small per-layout tables
+(:mod:`gridformer.model.bias_tables`, :mod:`gridformer.model.blockwise`), so memory grows with
+N, not N²; ``return_attention=[tokens] | (lat, lon) | box | "cls"`` returns ``(B, H, Q, N)``
+rows per layer and an :class:`AttentionProbe` from which ``analysis.attention_rollout`` and
+``analysis.teleconnection_map`` form rollouts block by block.
 Baselines with the same call signature: ``LocalCNN``, ``FNO``.
 
 ``gridformer.model.attention`` is the attention *function* (re-exported over its module's name,
@@ -17,8 +24,8 @@ the one function the model and the analysis share); the module itself is
 
 from gridformer.model.attention import attention
 from gridformer.model.baselines import FNO, LocalCNN
-from gridformer.model.config import POSITIONS, SMALL, STENCIL, TINY, GridFormerConfig
-from gridformer.model.gridformer import GridFormer, GridFormerOutput
+from gridformer.model.config import KERNELS, POSITIONS, SMALL, STENCIL, TINY, GridFormerConfig
+from gridformer.model.gridformer import DENSE_MAX_TOKENS, GridFormer, GridFormerOutput
 from gridformer.model.position import (
     DistanceBias,
     RelativePositionBias,
@@ -27,13 +34,17 @@ from gridformer.model.position import (
     resample_absolute,
     sincos_embedding,
 )
+from gridformer.model.probe import AttentionProbe
 
 __all__ = [
+    "DENSE_MAX_TOKENS",
     "FNO",
+    "KERNELS",
     "POSITIONS",
     "SMALL",
     "STENCIL",
     "TINY",
+    "AttentionProbe",
     "DistanceBias",
     "GridFormer",
     "GridFormerConfig",

@@ -9,6 +9,11 @@ Two paths behind one flag, giving the same output (tested to 1e-5):
 - explicit (``return_weights=True``): ``softmax(q k^T * scale + bias)`` written out, returning
   the weights for inspection.
 
+For large N the same logits are formed a block of queries at a time, with the position bias
+read from per-layout tables instead of an ``(H, N, N)`` tensor
+(:mod:`gridformer.model.blockwise`; FlexAttention in :mod:`gridformer.model.flex`); this
+function stays the reference they are tested against.
+
 Logits of a query i and a key j::
 
     logits[b, h, i, j] = scale * q[b, h, i] . k[b, h, j]   (if q and k are given)

@@ -13,11 +13,12 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["POSITIONS", "SMALL", "STENCIL", "TINY", "GridFormerConfig"]
+__all__ = ["KERNELS", "POSITIONS", "SMALL", "STENCIL", "TINY", "GridFormerConfig"]
 
 POSITIONS = ("absolute", "sincos", "relative", "geodesic", "none")
 HEADS = ("field", "index", "class")
 POOLS = ("mean", "cls")
+KERNELS = ("auto", "dense", "chunked", "flex")
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,19 @@ class GridFormerConfig:
     residual: bool = True
     # Pre-norm LayerNorms in the blocks and before the head. False: none (stencil form).
     norm: bool = True
+    # How attention is computed; every kernel gives the same outputs (to float tolerance):
+    # "dense" builds the (H, N', N') position bias and the (N', N') geometry (the reference);
+    # "chunked" runs the fused kernel a block of queries at a time with the bias of each block
+    # read from small per-layout tables (memory linear in N; training checkpoints each block);
+    # "flex" uses torch's FlexAttention with the bias computed in the kernel (compiled on first
+    # use; CUDA); "auto" is "dense" up to DENSE_MAX_TOKENS keys (or when the logits hold no
+    # pairwise term) and "chunked" above.
+    attention_kernel: str = "auto"
+    # Query rows per block of the chunked kernel; 0 sizes blocks to a 128 MiB mask.
+    attention_chunk: int = 0
+    # Recompute each block's activations in the backward pass instead of keeping them
+    # (torch.utils.checkpoint): less memory in training, about one more forward of time.
+    checkpoint_blocks: bool = False
 
     def __post_init__(self) -> None:
         for name in ("in_features", "out_features", "dim", "depth", "heads", "ndim",
@@ -109,7 +123,7 @@ class GridFormerConfig:
                 raise TypeError(msg)
             object.__setattr__(self, name, float(value))
         for name in ("content_attention", "relative_content", "relative_key_content",
-                     "nonlinear_qk", "residual", "norm"):
+                     "nonlinear_qk", "residual", "norm", "checkpoint_blocks"):
             if not isinstance(getattr(self, name), bool):
                 msg = f"{name}={getattr(self, name)!r} must be True or False"
                 raise TypeError(msg)
@@ -122,6 +136,14 @@ class GridFormerConfig:
         _check_choice("position", self.position, POSITIONS)
         _check_choice("head", self.head, HEADS)
         _check_choice("pool", self.pool, POOLS)
+        _check_choice("attention_kernel", self.attention_kernel, KERNELS)
+        chunk = self.attention_chunk
+        if not isinstance(chunk, numbers.Integral) or isinstance(chunk, bool) or chunk < 0:
+            msg = f"attention_chunk={chunk!r} must be an integer >= 0 (0 = sized by memory)"
+            raise ValueError(msg)
+        object.__setattr__(self, "attention_chunk", int(chunk))
+        if self.attention_kernel == "flex":
+            _check_flex(self)
         if not self.mlp_ratio >= 0:  # also refuses NaN
             msg = f"mlp_ratio={self.mlp_ratio!r} must be >= 0 (0 = no MLP)"
             raise ValueError(msg)
@@ -181,6 +203,24 @@ class GridFormerConfig:
         if "reference_grid" in values:
             values["reference_grid"] = tuple(values["reference_grid"])
         return cls(**values)
+
+
+def _check_flex(cfg: GridFormerConfig) -> None:
+    """FlexAttention adds a score_mod of the positions only: no q-dependent terms, no dropout."""
+    terms = [n for n in ("relative_content", "relative_key_content") if getattr(cfg, n)]
+    if terms:
+        msg = (
+            f"attention_kernel='flex' cannot compute {' and '.join(terms)} (terms that depend "
+            f"on the queries' and keys' content at each offset); use attention_kernel="
+            f"'chunked' or 'dense'"
+        )
+        raise ValueError(msg)
+    if cfg.dropout > 0:
+        msg = (
+            f"attention_kernel='flex' has no attention dropout but dropout={cfg.dropout}; use "
+            f"attention_kernel='chunked' or dropout=0"
+        )
+        raise ValueError(msg)
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

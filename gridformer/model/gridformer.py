@@ -14,6 +14,15 @@ are told apart; "none" has no position at all.
 
 The geometry that depends only on the layout (relative offset index, distances, key mask,
 fixed position table) is built once per layout object and device and cached.
+
+Attention kernels (``GridFormerConfig.attention_kernel``, same outputs to float tolerance):
+"dense" materialises the ``(1, H, N', N')`` bias from ``layout.offsets()`` /
+``layout.distances()`` (the reference; "auto" uses it up to ``DENSE_MAX_TOKENS`` keys);
+"chunked" reads the bias of each block of queries from per-layout tables
+(:mod:`gridformer.model.blockwise`); "flex" computes it inside FlexAttention
+(:mod:`gridformer.model.flex`). ``return_attention`` may name a query set
+(:mod:`gridformer.model.queries`): the output then holds ``(B, H, Q, N')`` rows per layer,
+their ``query_index`` and an :class:`~gridformer.model.probe.AttentionProbe`.
 """
 
 from __future__ import annotations
@@ -23,12 +32,16 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from gridformer.model._masks import combine_masks, layout_key_mask, masked_mean
+from gridformer.model.bias import DensePositions, TablePositions
+from gridformer.model.bias_tables import BiasGeometry, bias_geometry, token_grid
 from gridformer.model.config import GridFormerConfig
-from gridformer.model.layers import Block
+from gridformer.model.layers import AttentionContext, Block
 from gridformer.model.position import (
     DistanceBias,
     RelativePositionBias,
@@ -37,11 +50,16 @@ from gridformer.model.position import (
     resample_absolute,
     sincos_embedding,
 )
+from gridformer.model.probe import AttentionProbe
+from gridformer.model.queries import check_full_maps_fit, query_positions
 
-__all__ = ["GridFormer", "GridFormerOutput"]
+__all__ = ["DENSE_MAX_TOKENS", "GridFormer", "GridFormerOutput"]
 
 #: Position modes whose encoding is spatial only, so space-time tokens get a frame code.
 _FRAME_CODED = ("absolute", "sincos", "geodesic")
+
+#: attention_kernel="auto" builds the dense (H, N', N') bias up to this many keys.
+DENSE_MAX_TOKENS = 2048
 
 
 @dataclass
@@ -53,15 +71,25 @@ class GridFormerOutput:
     prediction
         ``(B, N, out_features)`` for head="field", ``(B, out_features)`` for "index"/"class".
     attention
-        One ``(B, H, N, N)`` weight tensor per layer when ``return_attention=True``, else None
-        (``N + 1`` with pool="cls" on pooled heads, the class token first).
+        Per layer: ``(B, H, N, N)`` weights with ``return_attention=True``; ``(B, H, Q, N)``
+        rows for a query set (``query_index`` says whose); None otherwise (``N + 1`` keys
+        with pool="cls" on pooled heads, the class token first).
     features
         ``(B, N, dim)`` final token features (after the last norm), for linear probing.
+    query_index
+        ``(Q,)`` key-axis position of each attention row for a query set (token ``n`` at
+        ``n + 1`` after a class token), else None.
+    probe
+        For a query set: an :class:`~gridformer.model.probe.AttentionProbe` that forms any
+        layer's rows and the rollout of any queries block by block (what
+        ``analysis.attention_rollout`` and ``teleconnection_map`` use), else None.
     """
 
     prediction: Tensor
     attention: tuple[Tensor, ...] | None
     features: Tensor
+    query_index: np.ndarray | None = None
+    probe: AttentionProbe | None = None
 
 
 @dataclass
@@ -72,6 +100,8 @@ class _Geometry:
     distances: Tensor | None  # (N', N') float32, 0 on class token pairs
     key_mask: Tensor | None  # (B', N) bool, None when every token is valid
     fixed_position: Tensor | None  # (N, C) float32: sincos table and / or frame code
+    tables: BiasGeometry | None = None  # position tables of the chunked / flex kernels
+    grid: tuple[int, ...] = ()  # the token grid ((frames,) + patch grid)
 
 
 class GridFormer(nn.Module):
@@ -120,7 +150,7 @@ class GridFormer(nn.Module):
         self._geometry_cache: OrderedDict[tuple[int, str], tuple[Any, _Geometry]] = OrderedDict()
 
     # ------------------------------------------------------------------ forward
-    def forward(self, tokens: Tensor, layout: Any, return_attention: bool = False,
+    def forward(self, tokens: Tensor, layout: Any, return_attention: Any = False,
                 mask: Tensor | None = None) -> GridFormerOutput:
         """Run the model.
 
@@ -132,7 +162,11 @@ class GridFormer(nn.Module):
         layout
             The ``TokenLayout`` of the tokens (geometry, valid mask).
         return_attention
-            Use the explicit softmax and return every layer's weights.
+            ``False``; ``True`` for every layer's full ``(B, H, N, N)`` weights (refused when
+            they would not fit in free memory); or a query set, giving ``(B, H, Q, N)`` rows
+            per layer plus ``query_index`` and ``probe`` on the output: token indices (int,
+            list, range, integer array), a place (tuple or mapping: a point or a box, as in
+            ``analysis.query_tokens``) or ``"cls"`` (see :mod:`gridformer.model.queries`).
         mask
             Optional ``(B, N)`` bool, True for tokens that may be attended to; combined (and)
             with ``layout.valid``.
@@ -140,8 +174,16 @@ class GridFormer(nn.Module):
         cfg = self.config
         B, N, _D = self._check_tokens(tokens, layout)
         tokens = tokens.to(self.embed.weight.dtype)  # e.g. float64 tokens into a float32 model
-        geo = self._geometry(layout, tokens.device)
+        n_cls = 1 if self.cls_token is not None else 0
+        full = isinstance(return_attention, bool | np.bool_) and bool(return_attention)
+        kernel = self._kernel(N + n_cls, full)
+        geo = self._geometry(layout, tokens.device, dense=kernel == "dense")
         key_mask = combine_masks(geo.key_mask, mask, B, N, tokens.device)
+        if key_mask is not None and self.cls_token is not None:
+            key_mask = torch.cat([key_mask.new_ones(B, 1), key_mask], dim=1)  # (B, N + 1)
+        queries = query_positions(return_attention, layout, n_cls, key_mask)
+        if full:
+            check_full_maps_fit(B, cfg.heads, cfg.depth, N + n_cls, tokens.device)
 
         x = self.embed(tokens)  # (B, N, C)
         if self.pos_table is not None:
@@ -150,15 +192,17 @@ class GridFormer(nn.Module):
             x = x + geo.fixed_position.to(x.dtype)  # (N, C) broadcast
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(B, -1, -1), x], dim=1)  # (B, N + 1, C)
-            if key_mask is not None:
-                key_mask = torch.cat([key_mask.new_ones(B, 1), key_mask], dim=1)  # (B, N + 1)
         x = self.drop(x)
-        bias = self._position_bias(geo)  # (1, H, N', N') or None
+        ctx = self._context(geo, kernel, key_mask, n_cls, x.dtype, full, queries)
 
-        maps = []
+        maps, records = [], []
         for block in self.blocks:
-            x, weights = block(x, bias, key_mask, geo.rel_index, return_attention=return_attention)
+            if cfg.checkpoint_blocks and self.training and torch.is_grad_enabled():
+                x, weights, record = checkpoint(block, x, ctx, use_reentrant=False)
+            else:
+                x, weights, record = block(x, ctx)
             maps.append(weights)
+            records.append(record)
         x = self.norm(x)
 
         features = x[:, 1:] if self.cls_token is not None else x  # (B, N, C)
@@ -168,7 +212,10 @@ class GridFormer(nn.Module):
             prediction = self.head(x[:, 0])  # (B, out)
         else:
             prediction = self.head(masked_mean(features, key_mask))  # (B, out)
-        return GridFormerOutput(prediction, tuple(maps) if return_attention else None, features)
+        if queries is None:
+            return GridFormerOutput(prediction, tuple(maps) if full else None, features)
+        return GridFormerOutput(prediction, tuple(maps), features, query_index=queries,
+                                probe=AttentionProbe(records))
 
     # ------------------------------------------------------------------ pieces
     def _check_tokens(self, tokens: Tensor, layout: Any) -> tuple[int, int, int]:
@@ -202,6 +249,7 @@ class GridFormer(nn.Module):
         return table.repeat(getattr(layout, "n_frames", 1), 1)  # (N, C)
 
     def _position_bias(self, geo: _Geometry) -> Tensor | None:
+        """The dense ``(1, H, N', N')`` bias (the reference; ``attention_kernel="dense"``)."""
         bias = None
         if self.relative is not None:
             bias = self.relative(geo.rel_index)  # (H, N', N')
@@ -210,44 +258,87 @@ class GridFormer(nn.Module):
             bias = d if bias is None else bias + d
         return None if bias is None else bias.unsqueeze(0)  # (1, H, N', N')
 
-    def _geometry(self, layout: Any, device: torch.device) -> _Geometry:
-        key = (id(layout), str(device))
+    def _kernel(self, n_keys: int, full: bool) -> str:
+        """The kernel of this call: the configured one, or "auto" resolved by size."""
+        kernel = self.config.attention_kernel
+        if kernel == "auto":
+            kernel = "dense" if n_keys <= DENSE_MAX_TOKENS or not self._pairwise else "chunked"
+        if kernel == "flex" and full:
+            kernel = "chunked"  # FlexAttention returns no weights: full maps block by block
+        return kernel
+
+    @property
+    def _pairwise(self) -> bool:
+        """Whether the logits hold pairwise position terms (a bias or relative content)."""
+        cfg = self.config
+        return cfg.uses_bias or cfg.relative_content or cfg.relative_key_content
+
+    def _context(self, geo: _Geometry, kernel: str, key_mask: Tensor | None, n_cls: int,
+                 dtype: torch.dtype, full: bool, queries: np.ndarray | None
+                 ) -> AttentionContext:
+        """What the blocks of this forward share: kernel, position terms, mask, requests."""
+        device = key_mask.device if key_mask is not None else self.embed.weight.device
+        ctx = AttentionContext(kernel=kernel, key_mask=key_mask, grid=geo.grid, n_cls=n_cls,
+                               full_maps=full, keep_logits=queries is not None,
+                               max_rows=self.config.attention_chunk or None)
+        if queries is not None:
+            ctx.queries = torch.as_tensor(queries, device=device)
+        if kernel == "dense":
+            ctx.dense_bias, ctx.rel_index = self._position_bias(geo), geo.rel_index
+            if ctx.dense_bias is not None or ctx.rel_index is not None:
+                n_keys = n_cls + math.prod(geo.grid)
+                ctx.positions = DensePositions(ctx.dense_bias, ctx.rel_index, n_cls, n_keys)
+        elif geo.tables is not None:
+            ctx.positions = TablePositions(
+                geo.tables,
+                relative=self.relative.table if self.relative is not None else None,
+                strength=self.distance.strength if self.distance is not None else None,
+                scale=self.config.distance_scale_km, n_cls=n_cls, dtype=dtype)
+        return ctx
+
+    def _geometry(self, layout: Any, device: torch.device, dense: bool = True) -> _Geometry:
+        key = (id(layout), str(device), dense)
         hit = self._geometry_cache.get(key)
         if hit is not None and hit[0] is layout:
             self._geometry_cache.move_to_end(key)
             return hit[1]
-        geo = self._build_geometry(layout, device)
+        geo = self._build_geometry(layout, device, dense)
         self._geometry_cache[key] = (layout, geo)  # strong ref: the id cannot be reused
         while len(self._geometry_cache) > 4:
             self._geometry_cache.popitem(last=False)
         return geo
 
-    def _build_geometry(self, layout: Any, device: torch.device) -> _Geometry:
+    def _build_geometry(self, layout: Any, device: torch.device, dense: bool = True
+                        ) -> _Geometry:
         cfg = self.config
         n_cls = 1 if self.cls_token is not None else 0
-        rel_index = distances = fixed = None
-        if self.relative is not None or cfg.relative_content or cfg.relative_key_content:
+        rel_index = distances = fixed = tables = None
+        relative = self.relative is not None or cfg.relative_content or cfg.relative_key_content
+        grid = token_grid(layout)
+        if relative and len(grid) != cfg.ndim:
+            msg = (
+                f"the layout has {len(grid)}-D token offsets but config.ndim="
+                f"{cfg.ndim}; build the model with ndim={len(grid)}"
+            )
+            raise ValueError(msg)
+        if dense and relative:
             offsets = torch.as_tensor(layout.offsets())  # (N, N, ndim)
-            if offsets.shape[-1] != cfg.ndim:
-                msg = (
-                    f"the layout has {offsets.shape[-1]}-D token offsets but config.ndim="
-                    f"{cfg.ndim}; build the model with ndim={offsets.shape[-1]}"
-                )
-                raise ValueError(msg)
             index = relative_index(offsets, tuple(layout.patch_size), cfg.max_relative_offset)
             no_bias = (2 * cfg.max_relative_offset + 1) ** cfg.ndim  # K: the zero column
             rel_index = nn.functional.pad(index, (n_cls, 0, n_cls, 0), value=no_bias)
             rel_index = rel_index.to(device)  # (N', N')
-        if self.distance is not None:
+        if dense and self.distance is not None:
             d = torch.as_tensor(layout.distances(), dtype=torch.float32)  # (N, N)
             distances = nn.functional.pad(d, (n_cls, 0, n_cls, 0)).to(device)  # (N', N')
+        if not dense and (relative or self.distance is not None):
+            tables = bias_geometry(layout, max_offset=cfg.max_relative_offset if relative
+                                   else None, distance=self.distance is not None).to(device)
         if cfg.position == "sincos":
-            grid = tuple(layout.patch_grid_shape)
-            table = sincos_embedding(grid, cfg.dim)  # (G, C)
+            table = sincos_embedding(tuple(layout.patch_grid_shape), cfg.dim)  # (G, C)
             fixed = table.repeat(getattr(layout, "n_frames", 1), 1)  # (N, C), frame-major
         if getattr(layout, "is_spacetime", False) and cfg.position in _FRAME_CODED:
             frames = frame_embedding(layout.time_index, cfg.dim)  # (N, C)
             fixed = frames if fixed is None else fixed + frames
         fixed = fixed.to(device) if fixed is not None else None
-        return _Geometry(rel_index, distances, layout_key_mask(layout, device), fixed)
-
+        return _Geometry(rel_index, distances, layout_key_mask(layout, device), fixed, tables,
+                         grid)

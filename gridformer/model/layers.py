@@ -1,19 +1,69 @@
 """Transformer layers: self-attention with position terms, MLP, and the pre-norm block.
 
-Letters in shape comments: B batch, N tokens, C width (dim), H heads, hd head size,
-K relative-offset table columns.
+Letters in shape comments: B batch, N tokens (N' with a class token), C width (dim), H heads,
+hd head size, K relative-offset table columns, Q query rows.
+
+What every layer of one forward pass shares (kernel, position terms, key mask, which attention
+to return) travels in an :class:`AttentionContext` built by the model.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from gridformer.model.attention import attention
+from gridformer.model.blockwise import (
+    LayerLogits,
+    attention_rows,
+    blockwise_weights,
+    chunked_attention,
+)
 
-__all__ = ["MLP", "Block", "SelfAttention"]
+__all__ = ["MLP", "AttentionContext", "Block", "SelfAttention"]
+
+
+@dataclass
+class AttentionContext:
+    """What the layers of one forward pass share.
+
+    Attributes
+    ----------
+    kernel
+        ``"dense"``, ``"chunked"`` or ``"flex"`` (see ``GridFormerConfig.attention_kernel``).
+    positions
+        ``DensePositions`` / ``TablePositions`` (:mod:`gridformer.model.bias`) or None.
+    dense_bias, rel_index
+        ``(1, H, N', N')`` bias and ``(N', N')`` relative index of the dense kernel (or None).
+    key_mask
+        ``(B, N')`` bool, True where a key may be attended to, or None.
+    grid, n_cls
+        The token grid and the number of class tokens first on the key axis.
+    full_maps
+        Return every layer's full ``(B, H, N', N')`` weights.
+    queries
+        Key-axis positions ``(Q,)`` whose rows to return, or None.
+    keep_logits
+        Return each layer's detached :class:`LayerLogits` (for an ``AttentionProbe``).
+    max_rows
+        Query rows per block of the chunked kernel (None: sized by memory).
+    """
+
+    kernel: str = "dense"
+    positions: Any = None
+    dense_bias: Tensor | None = None
+    rel_index: Tensor | None = None
+    key_mask: Tensor | None = None
+    grid: tuple[int, ...] = ()
+    n_cls: int = 0
+    full_maps: bool = False
+    queries: Tensor | None = None
+    keep_logits: bool = False
+    max_rows: int | None = None
 
 
 class SelfAttention(nn.Module):
@@ -66,41 +116,69 @@ class SelfAttention(nn.Module):
         B, N, _C = x.shape
         return x.view(B, N, self.heads, self.head_dim).transpose(1, 2)  # (B, H, N, hd)
 
-    def forward(self, x: Tensor, bias: Tensor | None = None, key_mask: Tensor | None = None,
-                rel_index: Tensor | None = None, *, return_attention: bool = False
-                ) -> tuple[Tensor, Tensor | None]:
-        """``x`` (B, N, C) -> output (B, N, C) and weights (B, H, N, N) or None.
+    def forward(self, x: Tensor, ctx: AttentionContext
+                ) -> tuple[Tensor, Tensor | None, LayerLogits | None]:
+        """``x`` (B, N', C) -> output (B, N', C), weights and the layer's logits record.
 
-        ``bias`` is broadcastable to (B, H, N, N); ``rel_index`` (N, N) indexes ``R`` and ``S``
-        (value K means "no term", used for a class token).
+        The weights are ``(B, H, N', N')`` with ``ctx.full_maps``, the rows ``(B, H, Q, N')``
+        of ``ctx.queries``, else None; the record is returned with ``ctx.keep_logits``.
         """
         B, N, C = x.shape
         v = self._split(self.v(x))  # (B, H, N, hd)
         h = self.feature(x) if self.feature is not None else x  # (B, N, C)
         q = self._split(self.q(h)) if self.q is not None else None  # (B, H, N, hd)
         k = self._split(self.k(h)) if self.k is not None else None  # (B, H, N, hd)
-        if (self.relative is not None or self.relative_key is not None) and rel_index is None:
-            msg = "relative_content / relative_key_content need the layout's relative offset index"
-            raise ValueError(msg)
-        if self.relative is not None:
-            R = torch.nn.functional.pad(self.relative, (0, 0, 0, 1))  # (H, K + 1, hd)
-            qr = (q @ R.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, H, N, K + 1)
-            rel = qr.gather(-1, rel_index.expand(B, self.heads, N, N))  # (B, H, N, N)
-            bias = rel if bias is None else bias + rel
-        if self.relative_key is not None:
-            S = torch.nn.functional.pad(self.relative_key, (0, 0, 0, 1))  # (H, K + 1, hd)
-            ks = (k @ S.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, H, N, K + 1)
-            # term of (query i, key j) is ks[j, index_ij]: gather along the column axis
-            rel = ks.transpose(-2, -1).gather(-2, rel_index.expand(B, self.heads, N, N))
-            bias = rel if bias is None else bias + rel  # (B, H, N, N)
+        qr = ks = None
+        if self.relative is not None or self.relative_key is not None:
+            if ctx.positions is None:
+                msg = ("relative_content / relative_key_content need the layout's relative "
+                       "offset index")
+                raise ValueError(msg)
+            if self.relative is not None:
+                R = torch.nn.functional.pad(self.relative, (0, 0, 0, 1))  # (H, K + 1, hd)
+                qr = (q @ R.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, H, N, K + 1)
+            if self.relative_key is not None:
+                S = torch.nn.functional.pad(self.relative_key, (0, 0, 0, 1))  # (H, K + 1, hd)
+                ks = (k @ S.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, H, N, K + 1)
         if not self.content:
             q = k = None
-        out, weights = attention(
-            q, k, v, bias, key_mask,
-            dropout_p=self.dropout if self.training else 0.0, return_weights=return_attention,
-        )
+        logits = LayerLogits(q, k, ctx.positions, ctx.key_mask, ctx.grid, B, self.heads,
+                             n_cls=ctx.n_cls, qr=qr, ks=ks, max_rows=ctx.max_rows,
+                             dtype=v.dtype)
+        dropout = self.dropout if self.training else 0.0
+        out, weights = self._attend(logits, v, ctx, dropout)
+        if ctx.queries is not None:
+            weights = attention_rows(logits, ctx.queries)  # (B, H, Q, N)
         out = out.transpose(1, 2).reshape(B, N, C)  # (B, N, C)
-        return self.proj_drop(self.proj(out)), weights
+        record = logits.detached() if ctx.keep_logits else None
+        return self.proj_drop(self.proj(out)), weights, record
+
+    @staticmethod
+    def _attend(logits: LayerLogits, v: Tensor, ctx: AttentionContext, dropout: float
+                ) -> tuple[Tensor, Tensor | None]:
+        """``(B, H, N, hd)`` output and full weights (with ``ctx.full_maps``) by the kernel."""
+        q, k = logits.q, logits.k
+        if ctx.kernel == "dense":
+            bias = ctx.dense_bias
+            B, H, N = logits.batch, logits.heads, logits.n_keys
+            if logits.qr is not None:
+                rel = logits.qr.gather(-1, ctx.rel_index.expand(B, H, N, N))  # (B, H, N, N)
+                bias = rel if bias is None else bias + rel
+            if logits.ks is not None:
+                # term of (query i, key j) is ks[j, index_ij]: gather along the column axis
+                rel = logits.ks.transpose(-2, -1).gather(-2, ctx.rel_index.expand(B, H, N, N))
+                bias = rel if bias is None else bias + rel  # (B, H, N, N)
+            return attention(q, k, v, bias, ctx.key_mask, dropout_p=dropout,
+                             return_weights=ctx.full_maps)
+        if ctx.full_maps:
+            return blockwise_weights(logits, v, dropout_p=dropout)
+        if not logits.needs_blocks:  # q.k and a key mask only: the fused kernel is O(N)
+            return attention(q, k, v, None, ctx.key_mask, dropout_p=dropout)
+        if ctx.kernel == "flex":
+            from gridformer.model.flex import flex_attention
+
+            return flex_attention(logits, v), None
+        return chunked_attention(logits, v, dropout_p=dropout), None
 
 
 class MLP(nn.Module):
@@ -138,14 +216,12 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim) if norm and hidden else nn.Identity()
         self.mlp = MLP(dim, hidden, dropout) if hidden else None
 
-    def forward(self, x: Tensor, bias: Tensor | None = None, key_mask: Tensor | None = None,
-                rel_index: Tensor | None = None, *, return_attention: bool = False
-                ) -> tuple[Tensor, Tensor | None]:
-        """``x`` (B, N, C) -> (B, N, C) and this layer's attention weights (or None)."""
-        a, weights = self.attn(self.norm1(x), bias, key_mask, rel_index,
-                               return_attention=return_attention)
+    def forward(self, x: Tensor, ctx: AttentionContext
+                ) -> tuple[Tensor, Tensor | None, LayerLogits | None]:
+        """``x`` (B, N, C) -> (B, N, C), this layer's weights and logits record (or None)."""
+        a, weights, record = self.attn(self.norm1(x), ctx)
         x = x + a if self.residual else a
         if self.mlp is not None:
             m = self.mlp(self.norm2(x))
             x = x + m if self.residual else m
-        return x, weights
+        return x, weights, record

@@ -152,7 +152,7 @@ class RelativePositionBias(nn.Module):
     def forward(self, index: Tensor) -> Tensor:
         """``index`` (N, N) from :func:`relative_index` (value ``K`` = no bias) -> (H, N, N)."""
         table = F.pad(self.table, (0, 1))  # (H, K + 1): last column is the zero "no bias" slot
-        return table[:, index]  # (H, N, N)
+        return table.index_select(1, index.reshape(-1)).view(len(table), *index.shape)  # (H, N, N)
 
 
 class DistanceBias(nn.Module):

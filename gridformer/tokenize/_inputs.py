@@ -13,8 +13,6 @@ import numpy as np
 import torch
 import xarray as xr
 
-from gridformer._cf import auxiliary_variables
-
 __all__ = [
     "SourceInfo",
     "as_dataarray",
@@ -160,6 +158,9 @@ def without_auxiliary(ds: xr.Dataset) -> tuple[xr.Dataset, tuple[str, ...]]:
 
     Returns the dataset and the names moved, for decode to move back.
     """
+    # imported here: arrays and DataArrays tokenize without cf_xarray (GPU machines lack it)
+    from gridformer._cf import auxiliary_variables
+
     names = tuple(auxiliary_variables(ds))
     return (ds.set_coords(list(names)) if names else ds), names
 

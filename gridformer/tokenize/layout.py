@@ -266,16 +266,26 @@ class TokenLayout:
         return np.tile(idx, (self.n_frames, 1))  # (N, ndim)
 
     # ------------------------------------------------------------------ geometry
-    def patch_coords(self) -> dict[str, np.ndarray]:
-        """Centre coordinate of each patch row/column: ``{dim: (patch_grid_shape[d],)}``."""
-        return {
-            dim: patch_centers(self.coords[dim], p, *pad)
-            for dim, p, pad in zip(self.spatial_dims, self.patch_size, self.padding, strict=True)
-        }
+    def patch_coords(self, *, in_cells: bool = False) -> dict[str, np.ndarray]:
+        """Centre coordinate of each patch row/column: ``{dim: (patch_grid_shape[d],)}``.
 
-    def centers(self) -> dict[str, np.ndarray]:
-        """Token-centre coordinate per spatial dim: ``{dim: (N,) float64}`` (mean of real cells)."""
-        pc = self.patch_coords()
+        ``in_cells=True`` gives the centres in grid cells (cell index ``0 .. L - 1`` along the
+        dim, whatever its coordinate), the unit of :meth:`offsets` and of :meth:`distances` on
+        non-geographic grids.
+        """
+        out = {}
+        for dim, size, p, pad in zip(self.spatial_dims, self.grid_shape, self.patch_size,
+                                     self.padding, strict=True):
+            coord = np.arange(size, dtype=np.float64) if in_cells else self.coords[dim]
+            out[dim] = patch_centers(coord, p, *pad)
+        return out
+
+    def centers(self, *, in_cells: bool = False) -> dict[str, np.ndarray]:
+        """Token-centre coordinate per spatial dim: ``{dim: (N,) float64}`` (mean of real cells).
+
+        ``in_cells=True``: in grid cells, as :meth:`patch_coords`.
+        """
+        pc = self.patch_coords(in_cells=in_cells)
         return {dim: pc[dim][self._patch_index[:, d]] for d, dim in enumerate(self.spatial_dims)}
 
     def offsets(self, *, in_patches: bool = False) -> torch.Tensor:

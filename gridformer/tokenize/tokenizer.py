@@ -39,6 +39,7 @@ from gridformer.tokenize._checks import (
     spatial_coordinate,
 )
 from gridformer.tokenize._decode import decode_tokens
+from gridformer.tokenize._gather import padding_valid
 from gridformer.tokenize._inputs import (
     SourceInfo,
     as_dataarray,
@@ -52,6 +53,8 @@ from gridformer.tokenize.geometry import default_coord, is_global_lon
 from gridformer.tokenize.layout import TokenLayout
 
 __all__ = ["PatchTokenizer"]
+
+_NUMPY_DTYPES = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
 
 Data = xr.DataArray | xr.Dataset | np.ndarray | torch.Tensor
 
@@ -260,12 +263,13 @@ class PatchTokenizer:
             n_time=n_time,
             time_padding=t_pad,
         )
-        tokens, missing, has_nan = self._fill(arr, geometry, batch_shape, n_channels, dtype)
-        valid = (
-            torch.ones(tokens.shape[:2], dtype=torch.bool)
-            if missing is None
-            else ~torch.from_numpy(missing.all(axis=-1))
-        )  # (B, N)
+        tokens, missing = self._fill(arr, geometry, batch_shape, n_channels, dtype)
+        if missing is None:  # no NaN: a token is valid unless it is all padding
+            spans = (n_time, *geometry.grid_shape)
+            by_padding = padding_valid(spans, (t_patch, *patch), (t_pad, *pads))  # (N,)
+            valid = torch.from_numpy(np.repeat(by_padding[None], tokens.shape[0], axis=0))
+        else:
+            valid = ~torch.from_numpy(missing.all(axis=-1))  # (B, N)
         source = _source_info(
             data,
             da,
@@ -274,7 +278,7 @@ class PatchTokenizer:
             batch_shape=batch_shape,
             channel_dim=channel_dim,
             n_channels=n_channels,
-            cell_missing=torch.from_numpy(missing) if has_nan else None,
+            cell_missing=None if missing is None else torch.from_numpy(missing),
             auxiliary=auxiliary,
         )
         layout = dataclasses.replace(geometry, valid=valid, source=source)
@@ -308,20 +312,24 @@ class PatchTokenizer:
         batch_shape: tuple[int, ...],
         n_channels: int,
         dtype: torch.dtype,
-    ) -> tuple[torch.Tensor, np.ndarray | None, bool]:
+    ) -> tuple[torch.Tensor, np.ndarray | None]:
         """Tokens ``(B, N, D)`` in ``dtype`` from ``arr`` ``(*batch, [C], [T], *S)``.
 
-        Also returns the missing-cell mask ``(B, N, D)`` (NaN or padded; None when there are
-        none) and whether any cell was NaN.
+        Also returns the missing-cell mask ``(B, N, D)`` (NaN or padded cells) when any cell
+        was NaN, else None.
         """
         patch = (geometry.time_patch, *geometry.patch_size)
         shape = (int(np.prod(batch_shape)), geometry.n_tokens, n_channels * int(np.prod(patch)))
-        # NumPy has no bfloat16: such tokens are filled as float32 (exact for bfloat16 data)
+        # NumPy has no bfloat16: such tokens are filled as float32 (exact for bfloat16 data).
+        # The buffer is a NumPy array shared with the tensor: NumPy asks Linux for huge pages
+        # for large arrays, so first writes fault 2 MiB pages instead of 4 KiB ones (several
+        # times faster than into torch.empty's memory).
         buffer_dtype = torch.float32 if dtype == torch.bfloat16 else dtype
-        tokens = torch.empty(shape, dtype=buffer_dtype)  # (B, N, D)
-        missing, has_nan = fill_tokens(
+        buffer = np.empty(shape, dtype=_NUMPY_DTYPES[buffer_dtype])  # (B, N, D)
+        tokens = torch.from_numpy(buffer)
+        missing = fill_tokens(
             arr,
-            tokens.numpy(),
+            buffer,
             batch_shape,
             n_channels,
             geometry.n_time,
@@ -330,7 +338,7 @@ class PatchTokenizer:
             fill_value=self.fill_value,
             stream_time=geometry.is_spacetime,
         )
-        return tokens.to(dtype), missing, has_nan
+        return tokens.to(dtype), missing
 
     def _resolve_periodic(
         self,

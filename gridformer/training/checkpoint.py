@@ -39,7 +39,8 @@ __all__ = [
 
 FORMAT = "gridformer-checkpoint-1"
 # config fields that may differ between a checkpoint and the model it is loaded into
-_FREE_FIELDS = frozenset({"dropout"})
+# (dropout, and how attention is computed: the kernels give the same outputs)
+_FREE_FIELDS = frozenset({"dropout", "attention_kernel", "attention_chunk", "checkpoint_blocks"})
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -183,3 +183,30 @@ def test_rollout_needs_complete_lower_layers_and_a_valid_residual():
         attention_rollout([full], residual=1.0)
     with pytest.raises(ValueError, match=r"layers=\[3\] must select indices in 0..0"):
         attention_rollout([full], layers=[3])
+
+
+def test_query_set_output_supplies_its_query_index_and_distance_rows():
+    """Distance and entropy of a model output for a query set equal those of the same rows of
+    the full maps; the distance rows come without the (N, N) matrix."""
+    from gridformer.analysis.attention_stats import distance_rows
+    from gridformer.model import TINY, GridFormer
+
+    layout = TokenLayout.for_grid((8, 16), patch_size=2, dims=("lat", "lon"))
+    cfg = dataclasses.replace(TINY, in_features=4, position="geodesic")
+    torch.manual_seed(0)
+    model = GridFormer(cfg).eval()
+    with torch.no_grad():
+        model.distance.strength.normal_(0.0, 2.0)
+        tokens = torch.randn(2, layout.n_tokens, 4)
+        full = model(tokens, layout, return_attention=True)
+        sub = model(tokens, layout, return_attention=[0, 9, 31])
+    subset = [a[:, :, [0, 9, 31]] for a in full.attention]
+    expected = mean_attention_distance(subset, layout, query_index=[0, 9, 31])
+    np.testing.assert_allclose(mean_attention_distance(sub, layout).values, expected.values,
+                               rtol=1e-5)
+    entropy = attention_entropy(sub, layout)
+    np.testing.assert_array_equal(entropy["query"].values, [0, 9, 31])
+    np.testing.assert_allclose(entropy.values, attention_entropy(
+        subset, layout, query_index=[0, 9, 31]).values, rtol=1e-5)
+    np.testing.assert_allclose(distance_rows(layout, np.array([0, 9, 31])).numpy(),
+                               layout.distances()[[0, 9, 31]].double().numpy(), rtol=1e-6)

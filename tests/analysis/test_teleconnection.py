@@ -214,3 +214,36 @@ def test_map_from_a_cls_model_on_land_masked_data_sums_to_one():
     assert total == pytest.approx(1.0, abs=1e-5)
     # the identity path alone keeps 1/2 of the class token's weight on itself per layer
     assert result.attrs["weight_to_class_token"] >= 0.5**cfg.depth
+
+
+@pytest.mark.parametrize("pool", ["mean", "cls"])
+def test_maps_from_a_query_set_output_equal_the_maps_from_full_attention(pool):
+    """A model output for one query point (rows only, plus its probe) gives the same maps as
+    the full N x N attention, for any query and both combinations; the chunked kernel forms
+    the rollout block by block."""
+    valid = torch.ones(2, 8 * 16, dtype=torch.bool)
+    valid[:, 5:9] = False  # land in both samples
+    valid[1, 40] = False
+    layout = _layout(valid)
+    cfg = dataclasses.replace(TINY, in_features=PATCH * PATCH, head="index", pool=pool,
+                              position="geodesic", depth=3, attention_kernel="chunked",
+                              attention_chunk=7)
+    torch.manual_seed(0)
+    model = GridFormer(cfg).eval()
+    with torch.no_grad():
+        model.distance.strength.normal_(0.0, 2.0)
+        tokens = torch.randn(2, layout.n_tokens, PATCH * PATCH)
+        full = model(tokens, layout, return_attention=True)
+        rows = model(tokens, layout, return_attention=(1.0, 200.0))
+    queries = [(1.0, 200.0), QUERY_BOX, "pooled"] + (["cls"] if pool == "cls" else [])
+    for query in queries:
+        for combine in ("mean", "rollout"):
+            expected = teleconnection_map(full, layout, query, combine=combine)
+            result = teleconnection_map(rows, layout, query, combine=combine)
+            np.testing.assert_allclose(result.values, expected.values, rtol=1e-5, atol=1e-8)
+            np.testing.assert_allclose(result["spread"].values, expected["spread"].values,
+                                       rtol=1e-4, atol=1e-8)
+            weight = result.attrs.pop("weight_to_class_token")
+            assert weight == pytest.approx(expected.attrs.pop("weight_to_class_token"),
+                                           rel=1e-5)
+            assert result.attrs == expected.attrs

@@ -22,8 +22,8 @@ from gridformer.analysis import (
 )
 from gridformer.experiments.stencil_report import (
     _rollout_figure,
-    _stencil_figure,
     pdebench_table,
+    stencil_figure,
     summary_lines,
     write_stencil_report,
 )
@@ -134,7 +134,7 @@ def test_report_has_a_pdebench_table_and_plot_figures(result, tmp_path):
 def test_figures_come_from_gridformer_plot(result):
     """Stencils side by side with each weight written on its bar; rollout curves per model,
     PDEBench's fRMSE per band, and the error by wavenumber."""
-    fig = _stencil_figure(result)
+    fig = stencil_figure(result)
     assert [ax.get_title() for ax in fig.axes] == ["learned (attention)", "finite difference",
                                                    "learned - FD"]
     labels = [t.get_text() for t in fig.axes[0].texts]

@@ -1,0 +1,155 @@
+"""One training step of GridFormer against ``nn.TransformerEncoder`` of the same size.
+
+The step is forward, MSE loss, backward and an AdamW update, on 1,024 tokens (a periodic
+32 x 32 grid, patch 1), ``in_features = out_features = 16``, dim 128, depth 4, 4 heads, MLP
+ratio 4 (GELU), pre-norm, no dropout, one sample per step on the CPU. The peer is
+``nn.TransformerEncoder`` with the same embedding, final norm and head, and no position term.
+
+Cases (milliseconds per step, lower is better), for GridFormer's default relative position
+bias (learned, so ``scaled_dot_product_attention`` gets an additive mask that needs a gradient)
+and for ``position="none"`` (no mask: the same fused kernel as the peer):
+
+* the fused step vs ``nn.TransformerEncoder`` (target: <= 1.1x);
+* the step with ``return_attention=True`` (explicit softmax, the weights every analysis needs)
+  vs the fused step (target: <= 1.5x).
+
+On CUDA (``device="cuda"``) both run under bf16 autocast with a batch of 32, and the rows add
+the achieved TFLOP/s (model FLOPs: 3x the forward matmuls and attention products).
+
+Run alone: ``python benchmarks/bench_training.py [--quick] [--device cuda] [--json PATH]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from gridformer import GridFormer, GridFormerConfig, TokenLayout
+
+if __package__:
+    from benchmarks._common import compare, row
+else:  # python benchmarks/bench_training.py
+    from _common import compare, row  # type: ignore[no-redef]
+
+GRID, FEATURES, DIM, DEPTH, HEADS = (32, 32), 16, 128, 4, 4
+
+
+class _Encoder(nn.Module):
+    """``nn.TransformerEncoder`` with GridFormer's embedding, final norm and head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(FEATURES, DIM)
+        layer = nn.TransformerEncoderLayer(DIM, HEADS, 4 * DIM, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, DEPTH, norm=nn.LayerNorm(DIM),
+                                             enable_nested_tensor=False)
+        self.head = nn.Linear(DIM, FEATURES)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(self.embed(tokens)))  # (B, N, F)
+
+
+def _step(model: nn.Module, forward: Callable[[], torch.Tensor], target: torch.Tensor,
+          device: str) -> Callable[[], None]:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda")
+                else contextlib.nullcontext())
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast:
+            loss = nn.functional.mse_loss(forward().float(), target)
+        loss.backward()
+        optimizer.step()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    return step
+
+
+def step_flops(batch: int, n: int = GRID[0] * GRID[1], dim: int = DIM, depth: int = DEPTH,
+               mlp_ratio: int = 4) -> float:
+    """Model FLOPs of one training step: 3x the forward matmuls (QKVO, MLP) and QK^T, AV."""
+    per_layer = 2 * batch * n * dim * dim * (4 + 2 * mlp_ratio) + 4 * batch * n * n * dim
+    return 3.0 * depth * per_layer
+
+
+def _pair_rows(position: str, batch: int, repeats: int, device: str) -> list[dict[str, Any]]:
+    """The two comparisons for one position mode: fused vs the peer, explicit vs fused."""
+    torch.manual_seed(0)
+    layout = TokenLayout.for_grid(GRID, patch_size=1, periodic=True)
+    tokens = torch.randn(batch, GRID[0] * GRID[1], FEATURES, device=device)
+    target = torch.randn_like(tokens)
+    config = GridFormerConfig(in_features=FEATURES, out_features=FEATURES, dim=DIM, depth=DEPTH,
+                              heads=HEADS, mlp_ratio=4.0, position=position)
+    model = GridFormer(config).to(device)
+    peer = _Encoder().to(device)
+    fused = _step(model, lambda: model(tokens, layout).prediction, target, device)
+    explicit = _step(model, lambda: model(tokens, layout, return_attention=True).prediction,
+                     target, device)
+    encoder = _step(peer, lambda: peer(tokens), target, device)
+    flops = step_flops(batch)
+
+    def tflops(seconds: list[float]) -> float:
+        return flops / min(seconds) / 1e12
+
+    def ms(seconds: list[float]) -> list[float]:
+        return [1e3 * s for s in seconds]
+
+    extra = {"batch": batch, "position": position}
+    ours, theirs = compare(fused, encoder, repeats)
+    first = row(f"training step, position={position} (fused attention) vs "
+                "nn.TransformerEncoder", ours=ms(ours), peer="torch.nn.TransformerEncoder",
+                theirs=ms(theirs), work=0, units="ms per step", target=1.1,
+                higher_is_better=False, achieved_TFLOP_per_s=tflops(ours),
+                peer_TFLOP_per_s=tflops(theirs), **extra)
+    with_maps, plain = compare(explicit, fused, repeats)
+    second = row(f"training step, position={position}, return_attention=True vs the fused "
+                 "step", ours=ms(with_maps), peer="GridFormer fused step", theirs=ms(plain),
+                 work=0, units="ms per step", target=1.5, higher_is_better=False,
+                 achieved_TFLOP_per_s=tflops(with_maps), peer_TFLOP_per_s=tflops(plain),
+                 **extra)
+    return [first, second]
+
+
+def run(*, quick: bool = False, device: str = "cpu") -> dict[str, Any]:
+    """Time the steps (see the module docstring) on ``device``."""
+    batch = 32 if device.startswith("cuda") else 1
+    repeats = 2 if quick else 5
+    results = [*_pair_rows("relative", batch, repeats, device),
+               *_pair_rows("none", batch, repeats, device)]
+    return {"name": "training", "results": results,
+            "settings": {"quick": quick, "repeats": repeats, "device": device, "batch": batch,
+                         "tokens": GRID[0] * GRID[1], "dim": DIM, "depth": DEPTH,
+                         "heads": HEADS, "positions": ["relative", "none"],
+                         "step_GFLOP": step_flops(batch) / 1e9,
+                         "torch_threads": torch.get_num_threads(),
+                         "autocast": "bf16" if device.startswith("cuda") else None}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--device", default="cpu", help="'cpu' or 'cuda'")
+    parser.add_argument("--json", metavar="PATH", default="-", help="output file ('-' = stdout)")
+    args = parser.parse_args()
+    text = json.dumps(run(quick=args.quick, device=args.device), indent=2)
+    if args.json == "-":
+        print(text)
+    else:
+        from gridformer._io import atomic_path
+
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
