@@ -126,7 +126,9 @@ def _planted_part(seed: int, out: Path | None) -> dict[str, Any]:
         folder = out if out is not None else Path(scratch)
         result, n = run_planted(folder, seed=seed)
         lat0, lat1, lon0, lon1 = n["source_box"]
-        print(f"attention peaks at ({n['peak_lat']:g}, {n['peak_lon']:g}); planted source box "
+        where = "covers" if n["peak_in_source"] else "does NOT cover"
+        print(f"attention peaks at the token centred at ({n['peak_lat']:g}, "
+              f"{n['peak_lon']:g}), which {where} planted source cells; source box "
               f"lat {lat0:g}..{lat1:g}, lon {lon0:g}..{lon1:g} (cell centres; "
               f"{n['distance_km']:,.0f} km from the target region); pattern correlation "
               f"{n['pattern_correlation']:.2f} with "

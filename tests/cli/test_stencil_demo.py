@@ -97,8 +97,9 @@ def test_demo_prints_the_table_and_writes_figures(tmp_path, capsys):
     # the planted teleconnection, read back from the NetCDF file the demo wrote
     tele = m["teleconnection"]
     lat0, lat1, lon0, lon1 = tele["source_box"]
-    assert re.search(rf"attention peaks at \({tele['peak_lat']:g}, {tele['peak_lon']:g}\); "
-                     rf"planted source box lat {lat0:g}\.\.{lat1:g}, lon {lon0:g}\.\.{lon1:g} "
+    assert re.search(rf"attention peaks at the token centred at \({tele['peak_lat']:g}, "
+                     rf"{tele['peak_lon']:g}\), which covers planted source cells; "
+                     rf"source box lat {lat0:g}\.\.{lat1:g}, lon {lon0:g}\.\.{lon1:g} "
                      rf"\(cell centres; 10,\d\d\d km from the target region\); pattern correlation "
                      rf"{tele['pattern_correlation']:.2f}", captured.err)
     assert tele["peak_in_source"]
