@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gridformer.cli.common import add_output_arguments, progress, write_result
+from gridformer.cli.common import add_output_arguments, write_result
 
 __all__ = ["PLANTED", "register", "run", "run_planted"]
 
@@ -46,22 +46,9 @@ def register(subparsers: Any) -> None:
 
 
 def _stencil_part(config: dict[str, Any], out: Path | None) -> Any:
-    from gridformer.experiments import run_stencil_experiment
-    from gridformer.experiments.stencil_report import (
-        stencil_table,
-        summary_lines,
-        write_stencil_report,
-    )
+    from gridformer.cli.stencil import run_and_print
 
-    result = run_stencil_experiment(**config, progress=progress)
-    print(stencil_table(result))
-    print()
-    print("\n".join(summary_lines(result)))
-    if out is not None:
-        paths = write_stencil_report(result, out)
-        print(f"\nfigures and report written to {out.resolve()}/: "
-              f"{', '.join(p.name for p in paths)}")
-    return result
+    return run_and_print(config, out)
 
 
 def planted_dataset(seed: int) -> Any:
