@@ -30,6 +30,7 @@ _COMMAND_MODULES = (
     "gridformer.cli.solve",
     "gridformer.cli.stencil",
     "gridformer.cli.preprocess",
+    "gridformer.cli.teleconnect",
     "gridformer.cli.train",
 )
 

@@ -88,10 +88,9 @@ def run(args: argparse.Namespace) -> int:
                           json_path=args.json, started=time.perf_counter())
 
 
-def run_and_report(config: dict[str, Any], *, command: str, out: Path | None,
-                   json_path: Path | None, started: float) -> int:
-    """Run :func:`run_stencil_experiment` with ``config``, print its table and summary, write
-    figures + report to ``out`` and the JSON record to ``json_path`` (each when given).
+def run_and_print(config: dict[str, Any], out: Path | None) -> Any:
+    """Run :func:`run_stencil_experiment` with ``config``, print its table and summary, and
+    write figures + report to ``out`` when given; return the result.
 
     Shared by ``gridformer stencil`` and ``gridformer demo``.
     """
@@ -110,6 +109,13 @@ def run_and_report(config: dict[str, Any], *, command: str, out: Path | None,
         paths = write_stencil_report(result, out)
         print(f"\nfigures and report written to {out.resolve()}/: "
               f"{', '.join(p.name for p in paths)}")
+    return result
+
+
+def run_and_report(config: dict[str, Any], *, command: str, out: Path | None,
+                   json_path: Path | None, started: float) -> int:
+    """:func:`run_and_print`, then the JSON record to ``json_path`` (when given)."""
+    result = run_and_print(config, out)
     write_result(json_path, command=command, config={**config, "params": result.params},
                  metrics=result.metrics(), started=started)
     return 0

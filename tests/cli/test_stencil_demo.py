@@ -1,6 +1,7 @@
 """The ``gridformer stencil`` and ``gridformer demo`` commands, end to end."""
 
 import json
+import re
 
 import pytest
 
@@ -93,3 +94,16 @@ def test_demo_prints_the_table_and_writes_figures(tmp_path, capsys):
     assert m["mass_in_support"] >= 0.999
     assert m["rollout_rel_l2"] <= 1e-3
     assert (tmp_path / "demo" / "stencil.png").read_bytes()[:8] == PNG
+    # the planted teleconnection, read back from the NetCDF file the demo wrote
+    tele = m["teleconnection"]
+    lat0, lat1, lon0, lon1 = tele["source_box"]
+    assert re.search(rf"attention peaks at the token centred at \({tele['peak_lat']:g}, "
+                     rf"{tele['peak_lon']:g}\), which covers planted source cells; "
+                     rf"source box lat {lat0:g}\.\.{lat1:g}, lon {lon0:g}\.\.{lon1:g} "
+                     rf"\(cell centres; 10,\d\d\d km from the target region\); pattern correlation "
+                     rf"{tele['pattern_correlation']:.2f}", captured.err)
+    assert tele["peak_in_source"]
+    assert tele["attention_mass_in_source"] >= 0.5 > 0.05 > tele["uniform_mass_in_source"]
+    assert tele["pattern_correlation"] >= 0.8
+    assert tele["file"] == str(tmp_path / "demo" / "planted_teleconnection.nc")
+    assert (tmp_path / "demo" / "teleconnection" / "teleconnection.png").read_bytes()[:8] == PNG
