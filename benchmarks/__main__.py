@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
-import json
 import sys
 import time
 from typing import Any
@@ -120,19 +119,14 @@ def _run_all(args: argparse.Namespace) -> int:
         pass
     report["complete"] = True
     print(table(report["benchmarks"]), file=progress)
-    if args.json == "-":
-        print(json.dumps(report, indent=2))
-    else:
-        _write(args.json, report)
+    _common.write_json(report, args.json)
     return 0
 
 
 def _write(path: str | None, report: dict[str, Any]) -> None:
-    if path and path != "-":
-        from gridformer._io import atomic_path
-
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(report, indent=2) + "\n")
+    """Rewrite the report file after each module (never to stdout mid-run)."""
+    if path != "-":
+        _common.write_json(report, path)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import gc
+import json
 import os
 import platform
 import statistics
@@ -152,3 +153,17 @@ def environment() -> dict[str, Any]:
         info["cuda_device"] = torch.cuda.get_device_name(0)
         info["cuda_version"] = torch.version.cuda
     return info
+
+
+def write_json(record: dict[str, Any], path: str | None) -> None:
+    """Print ``record`` as JSON (``path`` "-") or write it atomically to ``path`` (None: skip)."""
+    if path is None:
+        return
+    text = json.dumps(record, indent=2)
+    if path == "-":
+        print(text)
+        return
+    from gridformer._io import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(text + "\n")

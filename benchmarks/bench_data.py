@@ -22,7 +22,6 @@ After ``make install`` and ``source .venv/bin/activate``::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -183,11 +182,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 year, 1 repeat")
     parser.add_argument("--json", default="-", metavar="PATH", help="where to write ('-': stdout)")
     args = parser.parse_args()
-    text = json.dumps(run(quick=args.quick), indent=2)
-    if args.json == "-":
-        print(text)
-    else:
-        Path(args.json).write_text(text + "\n")
+    try:
+        from benchmarks._common import write_json
+    except ImportError:  # run as a script: benchmarks/ is on sys.path
+        from _common import write_json  # type: ignore[no-redef]
+    write_json(run(quick=args.quick), args.json)
 
 
 if __name__ == "__main__":

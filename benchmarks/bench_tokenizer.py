@@ -15,7 +15,6 @@ Run alone: ``python benchmarks/bench_tokenizer.py [--quick] [--json PATH]``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -24,9 +23,9 @@ import numpy as np
 from gridformer.tokenize import PatchTokenizer
 
 if __package__:
-    from benchmarks._common import compare, row
+    from benchmarks._common import compare, row, write_json
 else:  # python benchmarks/bench_tokenizer.py
-    from _common import compare, row  # type: ignore[no-redef]
+    from _common import compare, row, write_json  # type: ignore[no-redef]
 
 DIMS = ("time", "lat", "lon")
 
@@ -71,14 +70,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="8 time steps instead of 64")
     parser.add_argument("--json", metavar="PATH", default="-", help="output file ('-' = stdout)")
     args = parser.parse_args()
-    text = json.dumps(run(quick=args.quick), indent=2)
-    if args.json == "-":
-        print(text)
-    else:
-        from gridformer._io import atomic_path
-
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(text + "\n")
+    write_json(run(quick=args.quick), args.json)
 
 
 if __name__ == "__main__":

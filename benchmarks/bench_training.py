@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -34,9 +33,9 @@ from torch import nn
 from gridformer import GridFormer, GridFormerConfig, TokenLayout
 
 if __package__:
-    from benchmarks._common import compare, row
+    from benchmarks._common import compare, row, write_json
 else:  # python benchmarks/bench_training.py
-    from _common import compare, row  # type: ignore[no-redef]
+    from _common import compare, row, write_json  # type: ignore[no-redef]
 
 GRID, FEATURES, DIM, DEPTH, HEADS = (32, 32), 16, 128, 4, 4
 
@@ -141,14 +140,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="'cpu' or 'cuda'")
     parser.add_argument("--json", metavar="PATH", default="-", help="output file ('-' = stdout)")
     args = parser.parse_args()
-    text = json.dumps(run(quick=args.quick, device=args.device), indent=2)
-    if args.json == "-":
-        print(text)
-    else:
-        from gridformer._io import atomic_path
-
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(text + "\n")
+    write_json(run(quick=args.quick, device=args.device), args.json)
 
 
 if __name__ == "__main__":
