@@ -72,9 +72,10 @@ class Recipe:
         (``o`` the clipped offset); 0 = the library's zero table (uniform attention).
     distance_bias
         Add a learned per-head grid-distance bias ``-b_h d`` (``d`` in cells, ``b_h`` from 0).
-    locality_penalty
-        Weight of :func:`~gridformer.training.regularizers.attention_locality_penalty`
-        (radius 1 cell, every layer); 0 = off.
+    locality_penalty, locality_radius
+        Weight of :func:`~gridformer.training.regularizers.attention_locality_penalty` on
+        every layer (0 = off), and its free radius in cells (1: the 5-point cross is free,
+        the corners cost ``sqrt 2 - 1`` per unit of weight).
     entropy_penalty
         Weight of :func:`~gridformer.training.regularizers.attention_entropy_penalty` (last
         layer); 0 = off.
@@ -257,12 +258,14 @@ def last_layer_mass_in_support(attention: Any, layout: Any, fd_stencil: Any) -> 
 
 
 def jacobian_stencil_error(model_fn: Any, u: np.ndarray, fd_stencil: Any, *,
-                           n_positions: int = 16, seed: int = 0) -> float:
+                           n_positions: int = 16, seed: int = 0,
+                           dtype: torch.dtype = torch.float32) -> float:
     """``max |J - FD|`` over every offset, ``J`` the effective (Jacobian) stencil of
-    ``model_fn`` around the fields ``u`` ``(B, *grid)`` (dimensionless weights)."""
+    ``model_fn`` around the fields ``u`` ``(B, *grid)`` (dimensionless weights); ``J`` is
+    averaged over ``n_positions`` random cells per field (``seed``), fed as ``dtype``."""
     from gridformer.analysis import compare_stencils, effective_stencil
 
-    jacobian = effective_stencil(model_fn, u, n_positions=n_positions, seed=seed)
+    jacobian = effective_stencil(model_fn, u, n_positions=n_positions, seed=seed, dtype=dtype)
     return float(compare_stencils(jacobian, fd_stencil).max_abs_error)
 
 

@@ -64,8 +64,9 @@ def test_mass_in_support_of_hand_made_maps_counts_only_the_last_layer():
     first = stencil_map({(2, 2): 1.0})[None, None].expand(1, 2, -1, -1)  # all mass outside
     mass = last_layer_mass_in_support((first, last), layout, UPWIND)
     assert mass == pytest.approx((1.0 + 0.7) / 2, abs=1e-12)
-    # the same maps against the 5-point heat support: (+1, 0) is inside it
-    assert last_layer_mass_in_support((first, last), layout, HEAT) == pytest.approx(1.0)
+    # against the 5-point heat support, (+1, 0) is inside and the upwind corner outside
+    assert last_layer_mass_in_support((first, last), layout, HEAT) == pytest.approx(
+        (1.0 - upwind[(-1, 1)] + 1.0) / 2, abs=1e-12)
     assert last_layer_mass_in_support(first, layout, HEAT) == pytest.approx(0.0)
 
 
