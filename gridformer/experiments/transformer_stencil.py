@@ -12,8 +12,10 @@ numbers the claim is about:
 
 The model is :func:`~gridformer.experiments.build_field_model`'s ``"gridformer"`` (TINY:
 ``dim=16``, 2 pre-norm blocks with residuals and GELU MLPs, 2 heads, content attention plus a
-learned relative bias shared by the blocks); the ingredients only change its initialisation,
-an optional learned distance bias, the output form and the loss.
+learned relative bias shared by the blocks); the ingredients change its initialisation, an
+optional learned distance bias, whether the blocks have LayerNorms, the output form, the
+training data and the loss. ``docs/transformer-stencil.md`` has the ablation and why each
+ingredient is there.
 """
 
 from __future__ import annotations
