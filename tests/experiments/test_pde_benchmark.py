@@ -16,7 +16,7 @@ from gridformer.experiments.pde_benchmark import (
     build_model,
     check_settings,
     evaluate,
-    high_energy_ratio,
+    high_fraction,
     stable_steps,
 )
 from gridformer.experiments.pde_models import MODELS, _from_patches, _to_patches, train_stepper
@@ -168,13 +168,13 @@ def test_burgers_2d_conserves_the_mean_and_keeps_the_maximum(monkeypatch):
     assert np.abs(u[:, -1] - u[:, 0]).max() > 1e-2  # and the field did evolve
 
 
-def test_high_energy_ratio_measures_small_scale_growth():
+def test_high_fraction_is_the_energy_share_above_a_quarter_of_the_cells():
     x = (np.arange(16) + 0.5) / 16
     low, high = np.sin(2 * np.pi * x), np.sin(2 * np.pi * 6 * x)  # 6 > 16 / 4: high band
-    truth = np.stack([low + 0.1 * high])
-    assert high_energy_ratio(truth, truth) == pytest.approx(1.0)
-    assert high_energy_ratio(np.stack([2 * low + 0.2 * high]), truth) == pytest.approx(4.0)
-    assert high_energy_ratio(np.stack([low + 0.3 * high]), truth) == pytest.approx(9.0)
+    assert high_fraction(np.stack([low])) == pytest.approx(0.0, abs=1e-20)
+    assert high_fraction(np.stack([low + 0.5 * high])) == pytest.approx(0.25 / 1.25)
+    y = np.sqrt(2) * np.cos(2 * np.pi * 5 * x)[:, None] * np.ones(16)  # high along y only
+    assert high_fraction(np.stack([y, np.ones((16, 16))])) == pytest.approx(0.5)  # same energy
 
 
 @pytest.mark.parametrize(("key", "value", "match"), [
