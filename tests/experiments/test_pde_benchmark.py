@@ -108,6 +108,23 @@ def test_stencil_model_is_a_convex_average_so_keeps_constant_fields(grid):
         np.testing.assert_allclose(out.numpy(), 0.7, rtol=1e-12)
 
 
+def test_geodesic_variant_is_mirror_symmetric_so_cannot_tell_upwind_from_downwind():
+    """Distances are the only position signal, and mirroring the grid keeps them: the
+    model commutes with the mirror (so it cannot learn advection's direction)."""
+    u = torch.randn(3, 16)
+    geodesic = build_model("gridformer-geodesic", (16,), scale=1.0, seed=0)
+    relative = build_model("gridformer", (16,), scale=1.0, seed=0)
+    with torch.no_grad():
+        geodesic.net.distance.strength.copy_(torch.tensor([0.5, 1.0, -0.3, 2.0]))  # learned
+        mirrored = geodesic(u.flip(-1)).flip(-1)
+        np.testing.assert_allclose(mirrored.numpy(), geodesic(u).numpy(), atol=1e-5)
+        for table in relative.net.parameters():  # a random relative table is not symmetric
+            table.add_(0.3 * torch.randn_like(table))
+        assert (relative(u.flip(-1)).flip(-1) - relative(u)).abs().max() > 1e-3
+        shifted = relative(u.roll(4, -1)).roll(-4, -1)  # but it commutes with shifts
+        np.testing.assert_allclose(shifted.numpy(), relative(u).numpy(), atol=1e-5)
+
+
 def test_patch_tokens_are_contiguous_blocks_and_round_trip():
     u = torch.arange(2 * 8 * 8.0).reshape(2, 8, 8)
     tokens = _to_patches(u, 2)  # (B, 16, 4)
