@@ -43,7 +43,8 @@ def _rollout(model: Any, start: np.ndarray, steps: int) -> np.ndarray:
 def long_rollout(task: str, models: Sequence[str], settings: Mapping[str, Any], *,
                  horizon: int = 100, n_eval: int = 8, seed: int = 0) -> dict[str, Any]:
     """Train ``models`` on ``task`` with ``settings`` (one seed) and roll each out ``horizon``
-    steps from ``n_eval`` fresh initial states; per-step curves and the training loss."""
+    steps from ``n_eval`` fresh initial states; per-step curves (nRMSE, the prediction's norm
+    over the truth's, the high-band energy fraction) and the training loss."""
     from gridformer.analysis import pdebench_metrics_per_step
 
     check_settings({**settings, "tasks": [task], "models": list(models)})
@@ -69,7 +70,10 @@ def long_rollout(task: str, models: Sequence[str], settings: Mapping[str, Any], 
         roll = _rollout(model, truth[:, 0], horizon)
         steps = pdebench_metrics_per_step(xr.DataArray(roll, dims=dims),
                                           xr.DataArray(truth, dims=dims))
+        axes = tuple(range(2, roll.ndim))  # spatial axes of (S, T, *grid)
+        norms = np.sqrt((roll**2).sum((0, *axes)) / (truth**2).sum((0, *axes)))  # (T,)
         out[kind] = {**trained, "nrmse": [float(v) for v in steps["nrmse"].values],
+                     "norm_ratio": [float(v) for v in norms[1:]],
                      "high_fraction": [high_fraction(roll[:, t])
                                        for t in range(1, horizon + 1)]}
     return out
