@@ -160,12 +160,31 @@ class TokenStoreDataset(Dataset):
         return np.concatenate(parts, axis=2)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
-        return self.__getitems__([index])[0]
+        return tuple(t.clone() for t in self.__getitems__([index])[0])  # never the cache
+
+    def _views(self, steps: np.ndarray, name: str) -> list[torch.Tensor]:
+        """Stored ``name`` at each of ``steps`` ``(B,)``: views of the cached blocks."""
+        where = np.searchsorted(self.edges, steps, side="right") - 1
+        out = []
+        for b, step in zip(where.tolist(), steps.tolist(), strict=True):
+            block = self.cache.get(b, self._load)[name]
+            out.append(torch.from_numpy(block[step - self._edges[b]]))  # (N, F) or (N,)
+        return out
 
     def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, ...]]:
-        """Items ``indices`` gathered together (``DataLoader`` fetches whole batches so)."""
+        """Items ``indices`` (``DataLoader`` fetches whole batches so).
+
+        With one input step of every stored variable as input and target, the items are views
+        of the cached blocks, which the ``DataLoader``'s collation copies into the batch once;
+        otherwise they are gathered into new arrays. ``dataset[i]`` always returns copies.
+        """
         t0 = self.starts[np.asarray(indices, dtype=np.int64)]  # (B,)
         target = t0 + self.window - 1 + self.lead
+        if self.window == 1 and self._in == self._all and self._out == self._all:
+            parts = [self._views(t0, "tokens"), self._views(target, "tokens")]
+            if self.lat_weighted:
+                parts.append(self._views(target, "weight"))
+            return list(zip(*parts, strict=True))
         out = [torch.from_numpy(self._features(t0[:, None] + np.arange(self.window), self._in)),
                torch.from_numpy(self._features(target[:, None], self._out))]
         if self.lat_weighted:

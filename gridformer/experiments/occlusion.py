@@ -59,7 +59,7 @@ _MODEL = {"dim": 32, "depth": 2, "heads": 4, "mlp_ratio": 2.0, "position": "rela
           "cnn_hidden": 32, "cnn_layers": 6, "cnn_kernel": 3, "lr": 2e-3, "batch_size": 64}
 QUICK = {"grid": [32, 32], "patch_size": 4, "pattern": "blocks",
          "occlusion_fractions": [0.25, 0.5, 0.75], "headline_fraction": 0.5,
-         "n_train": 1536, "n_test": 512, "steps": 300, **_MODEL}
+         "n_train": 1024, "n_test": 512, "steps": 200, **_MODEL}
 FULL = {**QUICK, "n_train": 4096, "n_test": 1024, "steps": 1500}
 
 

@@ -83,6 +83,13 @@ def attention(
     if return_weights:
         return _explicit(q, k, v, bias, key_mask, dropout_p=dropout_p, scale=scale)
 
+    if (bias is not None and bias.requires_grad and torch.is_grad_enabled()
+            and v.device.type == "cpu"):
+        # A learned bias: the CPU's fused kernel has no gradient for its mask, so autograd
+        # would run PyTorch's math attention, whose "safe" softmax adds three more (N, N)
+        # passes forward; the explicit path is the same arithmetic without them.
+        out, _weights = _explicit(q, k, v, bias, key_mask, dropout_p=dropout_p, scale=scale)
+        return out, None
     mask = _additive_mask(bias, key_mask, dtype=v.dtype)
     if q is None:
         # bias-only logits: zero queries/keys make q k^T vanish inside the fused kernel
@@ -105,13 +112,23 @@ def _additive_mask(bias: Tensor | None, key_mask: Tensor | None, *, dtype: torch
 def _explicit(q: Tensor | None, k: Tensor | None, v: Tensor, bias: Tensor | None,
               key_mask: Tensor | None, *, dropout_p: float, scale: float | None
               ) -> tuple[Tensor, Tensor]:
+    """``softmax(q k^T * scale + bias)`` written out: output and weights ``(B, H, N, N)``.
+
+    The scale goes on ``q`` (``N x hd``), not on the logits, and the bias is added in place,
+    so the logits cost one matrix product and one ``(N, N)`` pass before the softmax.
+    """
     B, H, N, _ = v.shape
-    logits = v.new_zeros(B, H, N, N)  # (B, H, N, N)
     if q is not None and k is not None:
         scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-        logits = logits + (q @ k.transpose(-2, -1)) * scale  # (B, H, N, N)
-    if bias is not None:
-        logits = logits + bias.to(logits.dtype)
+        if bias is not None:  # one pass: logits = bias + (q scale) k^T
+            start = bias.to(v.dtype).expand(B, H, N, N).reshape(B * H, N, N)
+            logits = torch.baddbmm(start, (q * scale).reshape(B * H, N, -1),
+                                   k.reshape(B * H, N, -1).transpose(-2, -1))
+            logits = logits.view(B, H, N, N)  # (B, H, N, N)
+        else:
+            logits = (q * scale) @ k.transpose(-2, -1)  # (B, H, N, N)
+    else:
+        logits = bias.to(v.dtype).expand(B, H, N, N)  # (B, H, N, N)
     if key_mask is not None:
         logits = logits.masked_fill(~key_mask[:, None, None, :], float("-inf"))
     weights = torch.softmax(logits, dim=-1)  # (B, H, N, N)

@@ -209,3 +209,19 @@ def test_chunk_plan_follows_the_memory_limit():
         plan_chunks(mib, mib // 4, 1000, memory=(8 * f * mib, 10 * f * mib), chunk_steps=16)
     with pytest.raises(ValueError, match="chunk_steps=6 must be a multiple of store_steps=4"):
         plan_chunks(mib, mib // 4, 1000, memory=None, chunk_steps=6, store_steps=4)
+
+
+def test_one_step_items_are_collated_from_the_cache_without_aliasing_it(store):
+    # window 1 of every variable: __getitems__ hands the collation views of the cached block;
+    # the batch, and dataset[i], must still be copies with the stored values
+    data = TokenStoreDataset(store, lead=2, lat_weighted=True, frames=slice(700, 740))
+    loader = torch.utils.data.DataLoader(data, batch_size=8, shuffle=False)
+    x, y, w = next(iter(loader))
+    np.testing.assert_array_equal(x.numpy(), store.read("tokens", 700, 708))
+    np.testing.assert_array_equal(y.numpy(), store.read("tokens", 702, 710))
+    np.testing.assert_array_equal(w.numpy(), store.read("weight", 702, 710))
+    x[:] = 99.0
+    item = data[0]
+    item[0][:] = -99.0
+    again = data[0][0]
+    np.testing.assert_array_equal(again.numpy(), store.read("tokens", 700, 701)[0])

@@ -79,3 +79,29 @@ def test_bad_arguments(qkv):
         attention(q, None, v)
     with pytest.raises(ValueError, match=r"attention\(\) without q and k needs a bias"):
         attention(None, None, v)
+
+
+@pytest.mark.parametrize(("content", "use_mask"), [(True, False), (True, True), (False, True)])
+def test_learned_bias_gradients_equal_the_written_out_formula(qkv, content, use_mask):
+    # a bias that needs a gradient takes its own CPU path (not the fused kernel's math
+    # fallback): its output and every gradient must equal softmax(q k^T / sqrt(hd) + b) v
+    q, k, v, bias, mask = (t.clone().double() if t.is_floating_point() else t for t in qkv)
+    leaves = [q, k, v, bias] if content else [v, bias]
+    for t in leaves:
+        t.requires_grad_(True)
+    key_mask = mask if use_mask else None
+    out, weights = attention(q if content else None, k if content else None, v, bias, key_mask)
+    assert weights is None
+    logits = bias.expand(B, H, N, N)
+    if content:
+        logits = logits + q @ k.transpose(-2, -1) / HD**0.5
+    if use_mask:
+        logits = logits.masked_fill(~mask[:, None, None, :], float("-inf"))
+    ref = torch.softmax(logits, -1) @ v
+    torch.testing.assert_close(out, ref)
+    g = torch.Generator().manual_seed(1)
+    upstream = torch.randn(out.shape, generator=g, dtype=out.dtype)
+    grads = torch.autograd.grad((out * upstream).sum(), leaves)
+    refs = torch.autograd.grad((ref * upstream).sum(), leaves)
+    for got, want in zip(grads, refs, strict=True):
+        torch.testing.assert_close(got, want)
