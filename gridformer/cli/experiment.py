@@ -6,6 +6,7 @@ Examples::
     gridformer experiment occlusion                       # --quick, 3 seeds
     gridformer experiment counting --full --seeds 5 --json counting.json --out results/
     gridformer experiment resolution --json -             # the JSON record on stdout
+    gridformer experiment pde-benchmark --task burgers-1d --model fno --model gridformer
 
 Everything a run needs (the name, the seeds, the device, the output folders) is checked before
 any training starts.
@@ -54,6 +55,11 @@ def register(subparsers: Any) -> None:
                    help="run seeds 0 .. K-1 (default 3)")
     p.add_argument("--device", default="auto",
                    help="'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:N'")
+    p.add_argument("--task", action="append", metavar="TASK",
+                   help="experiments with tasks (pde-benchmark): run only TASK (repeatable)")
+    p.add_argument("--model", action="append", metavar="MODEL",
+                   help="experiments with a model list (pde-benchmark): train only MODEL "
+                        "(repeatable)")
     add_output_arguments(p, out_help="folder for the figure (NAME.png) and report (NAME.md)")
     p.set_defaults(func=run)
 
@@ -97,12 +103,28 @@ def run(args: argparse.Namespace) -> int:
         msg = f"give an experiment NAME or --list; valid: {', '.join(EXPERIMENTS)}"
         raise ValueError(msg)
     experiment = get_experiment(args.name)
+    overrides = {}
+    for flag, key in (("task", "tasks"), ("model", "models")):
+        chosen = getattr(args, flag, None)
+        if chosen:
+            if key not in experiment.quick:
+                msg = f"--{flag} is not a setting of experiment {args.name!r}"
+                raise ValueError(msg)
+            overrides[key] = list(chosen)
     check_device(args.device)
     _checked_paths(args)
+    if overrides and hasattr(experiment.run, "__module__"):
+        import importlib
+
+        check = getattr(importlib.import_module(experiment.run.__module__), "check_settings",
+                        None)
+        if check is not None:  # unknown tasks/models are named before any training
+            check({**experiment.quick, **overrides})
 
     # with --json -, main already sends print() to stderr; the record goes to args.json.stream
     result = run_experiment(experiment, mode="full" if args.full else "quick",
-                            seeds=args.seeds, device=args.device, progress=progress)
+                            seeds=args.seeds, device=args.device, progress=progress,
+                            overrides=overrides or None)
     print("\n".join(_summary(result)))
     if args.out is not None:
         from gridformer.experiments.report import write_report

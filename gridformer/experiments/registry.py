@@ -23,6 +23,7 @@ EXPERIMENTS: dict[str, str] = {
     "spatiotemporal": "gridformer.experiments.spatiotemporal",
     "distillation": "gridformer.experiments.distillation",
     "linear-probe": "gridformer.experiments.linear_probe",
+    "pde-benchmark": "gridformer.experiments.pde_benchmark",
 }
 
 

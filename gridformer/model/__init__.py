@@ -15,7 +15,7 @@ the position bias a block of queries at a time from small per-layout tables
 N, not N²; ``return_attention=[tokens] | (lat, lon) | box | "cls"`` returns ``(B, H, Q, N)``
 rows per layer and an :class:`AttentionProbe` from which ``analysis.attention_rollout`` and
 ``analysis.teleconnection_map`` form rollouts block by block.
-Baselines with the same call signature: ``LocalCNN``, ``FNO``.
+Baselines with the same call signature: ``LocalCNN``, ``FNO``, ``UNet``.
 
 ``gridformer.model.attention`` is the attention *function* (re-exported over its module's name,
 the one function the model and the analysis share); the module itself is
@@ -35,6 +35,7 @@ from gridformer.model.position import (
     sincos_embedding,
 )
 from gridformer.model.probe import AttentionProbe
+from gridformer.model.unet import UNet
 
 __all__ = [
     "DENSE_MAX_TOKENS",
@@ -51,6 +52,7 @@ __all__ = [
     "GridFormerOutput",
     "LocalCNN",
     "RelativePositionBias",
+    "UNet",
     "attention",
     "frame_embedding",
     "relative_index",

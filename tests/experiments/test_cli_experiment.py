@@ -39,7 +39,7 @@ def test_unknown_name_lists_the_valid_ones(capsys):
     assert capsys.readouterr().err.strip() == (
         "gridformer experiment: error: unknown experiment 'occlusoin'; valid: stencil, "
         "occlusion, counting, segmentation, resolution, spatiotemporal, distillation, "
-        "linear-probe")
+        "linear-probe, pde-benchmark")
     assert main(["experiment"]) == USAGE_ERROR
     assert "give an experiment NAME or --list; valid: stencil," in capsys.readouterr().err
 
@@ -120,3 +120,21 @@ def test_a_run_writes_json_to_stdout_and_report_files(monkeypatch, tmp_path, cap
     assert record["config"]["mode"] == "full"
     assert record["metrics"]["score"]["mean"] == pytest.approx(0.21)
     assert "verdict (does not hold): score 0.210 ± 0.010" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("no_training")
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["pde-benchmark", "--task", "heat-3d"],
+         "unknown task 'heat-3d'; valid: advection-1d, burgers-1d, diffusion-reaction-1d"),
+        (["pde-benchmark", "--model", "fno", "--model", "vit"],
+         "unknown model 'vit'; valid: gridformer, gridformer-patch, gridformer-geodesic, "
+         "stencil, fno, unet, cnn"),
+        (["counting", "--task", "burgers-1d"],
+         "--task is not a setting of experiment 'counting'"),
+    ],
+)
+def test_task_and_model_flags_are_checked_before_training(capsys, argv, message):
+    assert main(["experiment", *argv]) == USAGE_ERROR
+    assert message in capsys.readouterr().err
