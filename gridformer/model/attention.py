@@ -120,9 +120,13 @@ def _explicit(q: Tensor | None, k: Tensor | None, v: Tensor, bias: Tensor | None
     B, H, N, _ = v.shape
     if q is not None and k is not None:
         scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-        logits = (q * scale) @ k.transpose(-2, -1)  # (B, H, N, N)
-        if bias is not None:
-            logits.add_(bias.to(logits.dtype))
+        if bias is not None:  # one pass: logits = bias + (q scale) k^T
+            start = bias.to(v.dtype).expand(B, H, N, N).reshape(B * H, N, N)
+            logits = torch.baddbmm(start, (q * scale).reshape(B * H, N, -1),
+                                   k.reshape(B * H, N, -1).transpose(-2, -1))
+            logits = logits.view(B, H, N, N)  # (B, H, N, N)
+        else:
+            logits = (q * scale) @ k.transpose(-2, -1)  # (B, H, N, N)
     else:
         logits = bias.to(v.dtype).expand(B, H, N, N)  # (B, H, N, N)
     if key_mask is not None:

@@ -129,7 +129,8 @@ def test_a_run_writes_json_to_stdout_and_report_files(monkeypatch, tmp_path, cap
         (["pde-benchmark", "--task", "heat-3d"],
          "unknown task 'heat-3d'; valid: advection-1d, burgers-1d, diffusion-reaction-1d"),
         (["pde-benchmark", "--model", "fno", "--model", "vit"],
-         "unknown model 'vit'; valid: gridformer, fno, unet, cnn"),
+         "unknown model 'vit'; valid: gridformer, gridformer-patch, gridformer-geodesic, "
+         "stencil, fno, unet, cnn"),
         (["counting", "--task", "burgers-1d"],
          "--task is not a setting of experiment 'counting'"),
     ],

@@ -6,6 +6,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 
 from gridformer.experiments import pde_tasks
 from gridformer.experiments.harness import run_experiment
@@ -15,9 +16,11 @@ from gridformer.experiments.pde_benchmark import (
     build_model,
     check_settings,
     evaluate,
+    high_fraction,
     stable_steps,
 )
-from gridformer.experiments.pde_tasks import load_task
+from gridformer.experiments.pde_models import MODELS, _from_patches, _to_patches, train_stepper
+from gridformer.experiments.pde_tasks import generate, inner_steps, load_task
 
 SMALL = {"samples": 3, "cells": 16, "frames": 4, "seed": 1}
 
@@ -83,20 +86,124 @@ def test_stable_steps_counts_steps_before_nrmse_exceeds_one():
     assert stable_steps([0.2, 0.9]) == 2
 
 
-def test_models_start_as_small_perturbations_of_the_identity_step():
-    u = torch.randn(2, 16)
-    for kind in ("gridformer", "fno", "unet", "cnn"):
-        step = build_model(kind, 16, scale=1e-3, seed=0)
+@pytest.mark.parametrize("grid", [(16,), (8, 8)])
+def test_learned_models_start_as_small_perturbations_of_the_identity_step(grid):
+    u = torch.randn(2, *grid)
+    for kind in MODELS:
+        if kind == "stencil":
+            continue
+        step = build_model(kind, grid, scale=1e-3, seed=0)
         with torch.no_grad():
-            assert (step(u) - u).abs().max() < 0.05 * u.abs().max(), kind
+            out = step(u)
+        assert out.shape == u.shape, kind
+        assert (out - u).abs().max() < 0.05 * u.abs().max(), kind
+
+
+@pytest.mark.parametrize("grid", [(16,), (8, 8)])
+def test_stencil_model_is_a_convex_average_so_keeps_constant_fields(grid):
+    for state_dependent in (False, True):
+        step = build_model("stencil", grid, 1e-3, 0, radius=2, state_dependent=state_dependent)
+        with torch.no_grad():
+            out = step(torch.full((2, *grid), 0.7, dtype=torch.float64))  # weights sum to 1
+        np.testing.assert_allclose(out.numpy(), 0.7, rtol=1e-12)
+
+
+def test_geodesic_variant_is_mirror_symmetric_so_cannot_tell_upwind_from_downwind():
+    """Distances are the only position signal, and mirroring the grid keeps them: the
+    model commutes with the mirror (so it cannot learn advection's direction)."""
+    u = torch.randn(3, 16)
+    geodesic = build_model("gridformer-geodesic", (16,), scale=1.0, seed=0)
+    relative = build_model("gridformer", (16,), scale=1.0, seed=0)
+    with torch.no_grad():
+        geodesic.net.distance.strength.copy_(torch.tensor([0.5, 1.0, -0.3, 2.0]))  # learned
+        mirrored = geodesic(u.flip(-1)).flip(-1)
+        np.testing.assert_allclose(mirrored.numpy(), geodesic(u).numpy(), atol=1e-5)
+        for table in relative.net.parameters():  # a random relative table is not symmetric
+            table.add_(0.3 * torch.randn_like(table))
+        assert (relative(u.flip(-1)).flip(-1) - relative(u)).abs().max() > 1e-3
+        shifted = relative(u.roll(4, -1)).roll(-4, -1)  # but it commutes with shifts
+        np.testing.assert_allclose(shifted.numpy(), relative(u).numpy(), atol=1e-5)
+
+
+def test_patch_tokens_are_contiguous_blocks_and_round_trip():
+    u = torch.arange(2 * 8 * 8.0).reshape(2, 8, 8)
+    tokens = _to_patches(u, 2)  # (B, 16, 4)
+    assert tokens.shape == (2, 16, 4)
+    np.testing.assert_array_equal(tokens[1, 5].numpy(), u[1, 2:4, 2:4].reshape(-1).numpy())
+    np.testing.assert_array_equal(_from_patches(tokens, (8, 8), 2).numpy(), u.numpy())
+    line = torch.arange(16.0).reshape(1, 16)
+    np.testing.assert_array_equal(_to_patches(line, 4)[0, 2].numpy(), [8, 9, 10, 11])
+
+
+def test_stencil_model_moves_its_attention_into_the_fd_support_under_adam(tmp_path):
+    data = load_task("heat-2d", samples=6, cells=8, frames=5, seed=2, cache_dir=tmp_path)
+    inputs, targets = data[:, :-1].reshape(-1, 8, 8), data[:, 1:].reshape(-1, 8, 8)
+    model = build_model("stencil", (8, 8), 1.0, 0, radius=1)
+
+    def support_mass():  # attention of cell (3, 3) inside its 3 x 3 FD support
+        row = model.attention(torch.as_tensor(inputs[:1]))[-1][0, 0, 3 * 8 + 3]  # (N,)
+        return float(row.reshape(8, 8)[2:5, 2:5].sum())
+
+    assert support_mass() == pytest.approx(9 / 64)  # starts as the uniform average
+    result = train_stepper(model, "stencil", inputs, targets, steps=300, batch_size=24, seed=0,
+                           device="cpu")
+    # Adam in 300 steps gets most of the way, not to the FD stencil (the far logits' gradient
+    # vanishes as their weight does; gridformer stencil fits this model with L-BFGS instead)
+    assert support_mass() > 0.9
+    assert result["train_loss"] < 0.2  # 1 = the uniform-average start's "no change" scale
+
+
+def test_heat_2d_modes_decay_by_the_fd_amplification_factor(tmp_path):
+    n = 8
+    data = load_task("heat-2d", samples=2, cells=n, frames=4, seed=3, cache_dir=tmp_path)
+    u0 = xr.DataArray(data[:, 0], dims=("sample", "y", "x"),
+                      coords={"y": (np.arange(n) + 0.5) / n, "x": (np.arange(n) + 0.5) / n})
+    inner = inner_steps("heat-2d", u0)
+    dt = 0.01 / inner
+    r_y, r_x = 0.01 * dt * n**2, 0.04 * dt * n**2  # d_a dt / h^2, (d_y, d_x) = (0.01, 0.04)
+    k = 2 * np.pi * np.fft.fftfreq(n)  # k h per mode
+    g = 1 + 2 * r_y * (np.cos(k)[:, None] - 1) + 2 * r_x * (np.cos(k)[None, :] - 1)  # (ky, kx)
+    modes = np.fft.fft2(data)  # (S, T, ky, kx)
+    big = np.abs(modes[:, 0]) > 1e-6 * np.abs(modes[:, 0]).max()
+    assert big.sum() >= 4  # the initial states hold several modes
+    for t in range(1, 4):
+        expected = modes[:, 0] * g ** (inner * t)
+        np.testing.assert_allclose(modes[:, t][big], expected[big], rtol=1e-9, atol=1e-12)
+    assert not np.allclose(g[0, 1], g[1, 0])  # anisotropic: x decays faster than y
+
+
+def test_burgers_2d_conserves_the_mean_and_keeps_the_maximum(monkeypatch):
+    from gridformer.experiments import pde_tasks as module
+
+    original = module.initial_conditions
+    monkeypatch.setattr(module, "initial_conditions",
+                        lambda *a: original(*a) + 0.3)  # nonzero mean
+    u = generate("burgers-2d", 2, 8, 5, 0).values  # (S, T, Y, X)
+    np.testing.assert_allclose(u.mean((-2, -1)), 0.3 + np.zeros((2, 5)), atol=1e-12)
+    peak = np.abs(u).max((-2, -1))  # monotone scheme: max |u| does not grow
+    assert (np.diff(peak, axis=1) <= 1e-12).all()
+    assert np.abs(u[:, -1] - u[:, 0]).max() > 1e-2  # and the field did evolve
+
+
+def test_high_fraction_is_the_energy_share_above_a_quarter_of_the_cells():
+    x = (np.arange(16) + 0.5) / 16
+    low, high = np.sin(2 * np.pi * x), np.sin(2 * np.pi * 6 * x)  # 6 > 16 / 4: high band
+    assert high_fraction(np.stack([low])) == pytest.approx(0.0, abs=1e-20)
+    assert high_fraction(np.stack([low + 0.5 * high])) == pytest.approx(0.25 / 1.25)
+    y = np.sqrt(2) * np.cos(2 * np.pi * 5 * x)[:, None] * np.ones(16)  # high along y only
+    assert high_fraction(np.stack([y, np.ones((16, 16))])) == pytest.approx(0.5)  # same energy
 
 
 @pytest.mark.parametrize(("key", "value", "match"), [
-    ("tasks", ["heat-3d"], "unknown task 'heat-3d'; valid: advection-1d, burgers-1d"),
-    ("models", ["transformer"], "unknown model 'transformer'; valid: gridformer, fno, unet"),
+    ("tasks", ["heat-3d"], "unknown task 'heat-3d'; valid: advection-1d, burgers-1d, "
+                           "diffusion-reaction-1d, heat-2d, burgers-2d"),
+    ("models", ["transformer"], "unknown model 'transformer'; valid: gridformer, "
+                                "gridformer-patch, gridformer-geodesic, stencil, fno, unet, cnn"),
     ("n_test", 0, "n_test=0 is too small"),
+    ("n_train", 0, "n_train=0 is too small"),
     ("frames", 2, "frames=2 is too small"),
-    ("cells", 18, "multiple of 4"),
+    ("cells", 18, "cells=18 must be a multiple of 4"),
+    ("cells_2d", 10, "cells_2d=10 must be a multiple of 4"),
 ])
 def test_bad_settings_are_refused_before_training(key, value, match):
     with pytest.raises(ValueError, match=match):
@@ -105,7 +212,7 @@ def test_bad_settings_are_refused_before_training(key, value, match):
 
 @pytest.mark.slow
 def test_tiny_benchmark_reports_every_model_under_pdebench_keys(tmp_path):
-    overrides = {"tasks": ["advection-1d"], "cells": 16, "frames": 4, "n_train": 2,
+    overrides = {"tasks": ["advection-1d"], "cells": 16, "cells_2d": 8, "frames": 4, "n_train": 2,
                  "n_test": 2, "steps": 3, "batch_size": 4, "cache_dir": str(tmp_path)}
     result = run_experiment(EXPERIMENT, seeds=1, overrides=overrides)
     m = result.metrics
@@ -114,7 +221,7 @@ def test_tiny_benchmark_reports_every_model_under_pdebench_keys(tmp_path):
     persistence = evaluate(lambda u: u, test)
     assert m["advection-1d/persistence_rollout_nrmse"]["mean"] == pytest.approx(
         persistence["rollout_nrmse"])
-    for model in ("gridformer", "fno", "unet", "cnn"):
+    for model in MODELS:
         assert m[f"advection-1d/{model}_train_steps"]["mean"] == 3
         assert len(m[f"advection-1d/{model}_rollout_nrmse_curve"]["mean"]) == 3
         assert np.isfinite(m[f"advection-1d/{model}_nrmse"]["mean"])
