@@ -24,6 +24,7 @@ EXPERIMENTS: dict[str, str] = {
     "distillation": "gridformer.experiments.distillation",
     "linear-probe": "gridformer.experiments.linear_probe",
     "pde-benchmark": "gridformer.experiments.pde_benchmark",
+    "transformer-stencil": "gridformer.experiments.transformer_stencil_suite",
 }
 
 

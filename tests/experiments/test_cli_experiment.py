@@ -39,7 +39,7 @@ def test_unknown_name_lists_the_valid_ones(capsys):
     assert capsys.readouterr().err.strip() == (
         "gridformer experiment: error: unknown experiment 'occlusoin'; valid: stencil, "
         "occlusion, counting, segmentation, resolution, spatiotemporal, distillation, "
-        "linear-probe, pde-benchmark")
+        "linear-probe, pde-benchmark, transformer-stencil")
     assert main(["experiment"]) == USAGE_ERROR
     assert "give an experiment NAME or --list; valid: stencil," in capsys.readouterr().err
 

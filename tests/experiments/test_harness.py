@@ -180,7 +180,7 @@ def test_quick_and_full_settings_must_share_keys():
 def test_registry_lists_every_experiment_and_names_the_valid_ones():
     assert list(EXPERIMENTS) == ["stencil", "occlusion", "counting", "segmentation",
                                  "resolution", "spatiotemporal", "distillation", "linear-probe",
-                                 "pde-benchmark"]
+                                 "pde-benchmark", "transformer-stencil"]
     for name in EXPERIMENTS:
         experiment = get_experiment(name)
         assert experiment.name == name
