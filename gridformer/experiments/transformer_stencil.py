@@ -34,7 +34,7 @@ from gridformer.experiments.stencil_models import FieldModel
 
 __all__ = ["INGREDIENTS", "RECIPE", "Recipe", "RecipeModel", "build_recipe_model",
            "jacobian_stencil_error", "last_layer_mass_in_support", "stencil_metrics",
-           "train_recipe", "training_pairs"]
+           "support_mask", "train_recipe", "training_pairs"]
 
 #: Ingredients that :meth:`Recipe.without` can remove, in the order of the ablation table.
 INGREDIENTS = ("mixed_data", "no_norm", "residual", "zero_head", "conservative",
@@ -78,6 +78,13 @@ class Recipe:
         Weight of :func:`~gridformer.training.regularizers.attention_locality_penalty` on
         every layer (0 = off), and its free radius in cells (1: the 5-point cross is free,
         the corners cost ``sqrt 2 - 1`` per unit of weight).
+    locality_metric
+        Distance the locality penalty measures: ``"euclidean"`` (``layout.distances()``) or
+        ``"chebyshev"`` (box distance ``max_i |o_i|``: with radius 1 the whole 3 x 3 box,
+        corners included, is free).
+    support_penalty
+        Weight of the attention mass outside the equation's own FD support, every layer
+        (0 = off). A task prior: it tells the model where the stencil is.
     entropy_penalty
         Weight of :func:`~gridformer.training.regularizers.attention_entropy_penalty` (last
         layer); 0 = off.
@@ -96,6 +103,8 @@ class Recipe:
     distance_bias: bool = True
     locality_penalty: float = 0.1
     locality_radius: float = 1.0
+    locality_metric: str = "euclidean"
+    support_penalty: float = 0.0
     entropy_penalty: float = 1e-3
     lr_schedule: bool = True
     lr: float = 1e-2
@@ -183,11 +192,44 @@ def _forward(model: RecipeModel, u: torch.Tensor) -> tuple[torch.Tensor, tuple[t
     return model.step(u, return_attention=True)
 
 
+def support_mask(layout: Any, fd_stencil: Any) -> torch.Tensor:
+    """``(N, N)`` bool: key ``k`` lies on a non-zero offset of ``fd_stencil`` from query ``q``.
+
+    ``fd_stencil`` is a DataArray over ``("dy", "dx")`` (or ``("dx",)``) with integer offset
+    coordinates in cells, ``key - query`` as in :meth:`TokenLayout.offsets`.
+    """
+    offsets = torch.as_tensor(layout.offsets())  # (N, N, ndim), key - query, cells
+    mask = torch.zeros(offsets.shape[:2], dtype=torch.bool)
+    values = np.asarray(fd_stencil.values)
+    coords = [np.asarray(fd_stencil[d].values).astype(np.int64) for d in fd_stencil.dims]
+    for index in zip(*np.nonzero(values), strict=True):
+        target = torch.tensor([int(c[i]) for c, i in zip(coords, index, strict=True)])
+        mask |= (offsets == target).all(-1)
+    return mask
+
+
+def _outside_mass(attention: Sequence[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+    """Mean over layers, samples, heads and queries of the row mass off ``mask`` ``(N, N)``."""
+    outside = (~mask).to(attention[0].dtype)  # (N, N)
+    return sum((a * outside).sum(-1).mean() for a in attention) / len(attention)
+
+
+def _box_locality(attention: Sequence[torch.Tensor], layout: Any, radius: float
+                  ) -> torch.Tensor:
+    """Locality penalty with the Chebyshev distance ``max_i |o_i|`` (cells) instead of the
+    Euclidean one: ``sum_k A[q, k] max(d - r, 0)``, mean over layers, samples, heads, queries."""
+    box = torch.as_tensor(layout.offsets()).abs().amax(-1).to(attention[0].dtype)  # (N, N)
+    excess = (box - radius).clamp_min(0.0)
+    return sum((a * excess).sum(-1).mean() for a in attention) / len(attention)
+
+
 def train_recipe(model: FieldModel, recipe: Recipe, inputs: np.ndarray, targets: np.ndarray,
-                 *, seed: int = 0) -> dict[str, Any]:
+                 *, seed: int = 0, fd_stencil: Any = None) -> dict[str, Any]:
     """Full-batch Adam on ``inputs`` -> ``targets`` (each ``(M, *grid)``) with the penalties.
 
     The data loss is the MSE over the mean squared increment (1 = "no change").
+    ``fd_stencil`` (the equation's ``solvers.update_stencil``) is needed only when
+    ``recipe.support_penalty`` is on.
 
     Returns
     -------
@@ -200,6 +242,16 @@ def train_recipe(model: FieldModel, recipe: Recipe, inputs: np.ndarray, targets:
         attention_locality_penalty,
     )
 
+    if recipe.locality_metric not in ("euclidean", "chebyshev"):
+        msg = (f"locality_metric={recipe.locality_metric!r} is not one of "
+               f"['euclidean', 'chebyshev']")
+        raise ValueError(msg)
+    mask = None
+    if recipe.support_penalty:
+        if fd_stencil is None:
+            msg = "fd_stencil=None: recipe.support_penalty needs the equation's FD stencil"
+            raise ValueError(msg)
+        mask = support_mask(model.layout, fd_stencil)
     torch.manual_seed(seed)
     x = torch.as_tensor(inputs, dtype=model.dtype)
     y = torch.as_tensor(targets, dtype=model.dtype)
@@ -217,9 +269,14 @@ def train_recipe(model: FieldModel, recipe: Recipe, inputs: np.ndarray, targets:
         per_sample = ((pred - y) ** 2).flatten(1).mean(1)  # (M,)
         data = (per_sample / scale).mean()
         loss = data
-        if recipe.locality_penalty:
+        if recipe.locality_penalty and recipe.locality_metric == "chebyshev":
+            loss = loss + recipe.locality_penalty * _box_locality(
+                attention, model.layout, recipe.locality_radius)
+        elif recipe.locality_penalty:
             loss = loss + recipe.locality_penalty * attention_locality_penalty(
                 attention, model.layout, radius=recipe.locality_radius)
+        if mask is not None:
+            loss = loss + recipe.support_penalty * _outside_mass(attention, mask)
         if recipe.entropy_penalty:
             loss = loss + recipe.entropy_penalty * attention_entropy_penalty(
                 attention, model.layout, layers=-1)

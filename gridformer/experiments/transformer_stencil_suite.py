@@ -79,10 +79,11 @@ def _one(equation: str, variant: str, seed: int, settings: Mapping[str, Any]
     test = random_fields(settings["n_test"], grid, seed=seed + 1, kind="smooth")
     reference = fd_trajectory(equation, test, steps=settings["rollout_steps"], dt=dt,
                               spacing=spacing, params=params)
-    fd = solvers.update_stencil(equation, dt=dt, spacing=spacing, **params)
+    fd = solvers.update_stencil(equation, dt=dt, spacing=spacing, **params).reset_coords(
+        drop=True)
     model = build_recipe_model(recipe, grid, seed=seed)
-    fit = train_recipe(model, recipe, inputs, targets, seed=seed)
-    metrics = stencil_metrics(model, fd.reset_coords(drop=True), test, reference, seed=seed)
+    fit = train_recipe(model, recipe, inputs, targets, seed=seed, fd_stencil=fd)
+    metrics = stencil_metrics(model, fd, test, reference, seed=seed)
     metrics["train_loss"] = fit["loss"]
     metrics["train_cpu_seconds"] = fit["cpu_seconds"]
     _LOG.info("seed %d %s %s: %s", seed, variant, equation,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -16,6 +17,8 @@ from gridformer.experiments.transformer_stencil import (
     build_recipe_model,
     jacobian_stencil_error,
     last_layer_mass_in_support,
+    support_mask,
+    train_recipe,
 )
 from gridformer.experiments.transformer_stencil_suite import ablation_table, variant_recipe
 from gridformer.tokenize import TokenLayout
@@ -141,3 +144,37 @@ def test_bad_variant_or_equation_fails_before_training():
     with pytest.raises(ValueError, match="equation 'burgers' is not one of"):
         run_experiment(experiment, mode="quick", seeds=[0],
                        overrides={"equations": ["burgers"]})
+
+
+def test_support_mask_and_box_locality_of_hand_made_maps():
+    from gridformer.experiments.transformer_stencil import _box_locality, _outside_mass
+    from gridformer.training.regularizers import attention_locality_penalty
+
+    layout = TokenLayout.for_grid(GRID, patch_size=1, periodic=True)
+    mask = support_mask(layout, UPWIND)
+    assert mask.sum(1).tolist() == [4] * (GRID[0] * GRID[1])
+    # query (0, 0): keys at offsets (0, 0), (-1, 0), (0, 1), (-1, 1), wrapped periodically
+    assert sorted(mask[0].nonzero().flatten().tolist()) == sorted(
+        [0, 7 * 8 + 0, 0 * 8 + 1, 7 * 8 + 1])
+    upwind = stencil_map(fd_weights(UPWIND))[None, None]  # (1, 1, N, N)
+    leaky = stencil_map({(0, 0): 0.7, (1, 1): 0.2, (0, 2): 0.1})[None, None]
+    assert float(_outside_mass([upwind], mask)) == pytest.approx(0.0, abs=1e-12)
+    assert float(_outside_mass([upwind, leaky], mask)) == pytest.approx(0.15, abs=1e-12)
+    # the box (Chebyshev) distance frees the upwind corner; the Euclidean one charges it
+    corner = fd_weights(UPWIND)[(-1, 1)]
+    assert float(_box_locality([upwind], layout, 1.0)) == pytest.approx(0.0, abs=1e-12)
+    assert float(attention_locality_penalty(upwind, layout, radius=1.0)) == pytest.approx(
+        corner * (math.sqrt(2) - 1), abs=1e-6)
+    # (0, 2) is 1 cell beyond the box: 0.1 * 1
+    assert float(_box_locality([leaky], layout, 1.0)) == pytest.approx(0.1, abs=1e-12)
+
+
+def test_support_penalty_needs_the_fd_stencil():
+    recipe = dataclasses.replace(RECIPE, support_penalty=1.0, steps=1)
+    model = build_recipe_model(recipe, GRID, seed=0)
+    u = np.zeros((1, *GRID))
+    with pytest.raises(ValueError, match=r"fd_stencil=None: recipe\.support_penalty needs"):
+        train_recipe(model, recipe, u, u)
+    bad = dataclasses.replace(RECIPE, locality_metric="manhattan", steps=1)
+    with pytest.raises(ValueError, match="locality_metric='manhattan' is not one of"):
+        train_recipe(model, bad, u, u)
