@@ -72,6 +72,10 @@ class Recipe:
     locality_init
         ``lambda`` (per cell^2) of the relative-bias initialisation ``-lambda |o|^2``
         (``o`` the clipped offset); 0 = the library's zero table (uniform attention).
+    support_init
+        Lower the relative-bias initialisation by this much (logit units) on every offset
+        outside the equation's own FD support (0 = off). The table stays learnable. A task
+        prior: it tells the model where the stencil is, as ``support_penalty`` does.
     distance_bias
         Add a learned per-head grid-distance bias ``-b_h d`` (``d`` in cells, ``b_h`` from 0).
     locality_penalty, locality_radius
@@ -100,6 +104,7 @@ class Recipe:
     zero_head: bool = True
     conservative: bool = True
     locality_init: float = 2.0
+    support_init: float = 0.0
     distance_bias: bool = True
     locality_penalty: float = 0.1
     locality_radius: float = 1.0
@@ -133,8 +138,11 @@ def _offset_norm2(max_offset: int, ndim: int) -> torch.Tensor:
     return sum(g**2 for g in grids).reshape(-1)  # (K,), row-major like relative_index
 
 
-def build_recipe_model(recipe: Recipe, grid: Sequence[int], *, seed: int = 0) -> FieldModel:
-    """The standard GridFormer of ``build_field_model("gridformer", grid)`` with ``recipe``."""
+def build_recipe_model(recipe: Recipe, grid: Sequence[int], *, seed: int = 0,
+                       fd_stencil: Any = None) -> FieldModel:
+    """The standard GridFormer of ``build_field_model("gridformer", grid)`` with ``recipe``;
+    ``fd_stencil`` (the equation's ``solvers.update_stencil``) is needed only for
+    ``recipe.support_init``."""
     from gridformer.model import TINY, GridFormer
     from gridformer.tokenize import TokenLayout
 
@@ -151,12 +159,29 @@ def build_recipe_model(recipe: Recipe, grid: Sequence[int], *, seed: int = 0) ->
         with torch.no_grad():
             table = -recipe.locality_init * _offset_norm2(cfg.max_relative_offset, ndim)
             net.relative.table.copy_(table.expand_as(net.relative.table))
+    if recipe.support_init:
+        _lower_outside_support(net.relative, fd_stencil, recipe.support_init)
     if recipe.zero_head:
         with torch.no_grad():
             net.head.weight.zero_()
             net.head.bias.zero_()
     layout = TokenLayout.for_grid(tuple(grid), patch_size=1, periodic=True)
     return RecipeModel(net, layout, residual=recipe.residual, conservative=recipe.conservative)
+
+
+def _lower_outside_support(relative: Any, fd_stencil: Any, amount: float) -> None:
+    """Subtract ``amount`` from every column of the relative-bias table ``(H, K)`` whose
+    offset is not a non-zero entry of ``fd_stencil``."""
+    if fd_stencil is None:
+        msg = "fd_stencil=None: recipe.support_init needs the equation's FD stencil"
+        raise ValueError(msg)
+    inside = torch.zeros(relative.table.shape[1], dtype=torch.bool)
+    coords = [np.asarray(fd_stencil[d].values).astype(np.int64) for d in fd_stencil.dims]
+    for index in zip(*np.nonzero(np.asarray(fd_stencil.values)), strict=True):
+        offset = tuple(int(c[i]) for c, i in zip(coords, index, strict=True))
+        inside[relative.offset_to_column(offset)] = True
+    with torch.no_grad():
+        relative.table[:, ~inside] -= amount
 
 
 class RecipeModel(FieldModel):

@@ -81,7 +81,7 @@ def _one(equation: str, variant: str, seed: int, settings: Mapping[str, Any]
                               spacing=spacing, params=params)
     fd = solvers.update_stencil(equation, dt=dt, spacing=spacing, **params).reset_coords(
         drop=True)
-    model = build_recipe_model(recipe, grid, seed=seed)
+    model = build_recipe_model(recipe, grid, seed=seed, fd_stencil=fd)
     fit = train_recipe(model, recipe, inputs, targets, seed=seed, fd_stencil=fd)
     metrics = stencil_metrics(model, fd, test, reference, seed=seed)
     metrics["train_loss"] = fit["loss"]

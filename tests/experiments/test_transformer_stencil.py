@@ -178,3 +178,16 @@ def test_support_penalty_needs_the_fd_stencil():
     bad = dataclasses.replace(RECIPE, locality_metric="manhattan", steps=1)
     with pytest.raises(ValueError, match="locality_metric='manhattan' is not one of"):
         train_recipe(model, bad, u, u)
+
+
+def test_support_init_lowers_only_the_offsets_outside_the_fd_support():
+    recipe = dataclasses.replace(RECIPE, support_init=7.0)
+    rel = build_recipe_model(recipe, GRID, seed=0, fd_stencil=UPWIND).net.relative
+    lam = RECIPE.locality_init
+    # inside the upwind support: the locality init only; outside (downstream, far): 7 lower
+    for offset, norm2, lowered in (((0, 0), 0, 0), ((-1, 0), 1, 0), ((-1, 1), 2, 0),
+                                   ((1, 0), 1, 7), ((1, -1), 2, 7), ((0, 3), 9, 7)):
+        assert rel.table[:, rel.offset_to_column(offset)].tolist() == pytest.approx(
+            [-lam * norm2 - lowered] * rel.table.shape[0])
+    with pytest.raises(ValueError, match=r"fd_stencil=None: recipe\.support_init needs"):
+        build_recipe_model(recipe, GRID, seed=0)
