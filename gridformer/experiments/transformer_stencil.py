@@ -38,13 +38,12 @@ __all__ = ["INGREDIENTS", "RECIPE", "Recipe", "RecipeModel", "build_recipe_model
 
 #: Ingredients that :meth:`Recipe.without` can remove, in the order of the ablation table.
 INGREDIENTS = ("mixed_data", "no_norm", "residual", "zero_head", "conservative",
-               "locality_init", "distance_bias", "locality_penalty", "entropy_penalty",
-               "lr_schedule")
+               "locality_init", "support_init", "distance_bias", "lr_schedule")
 
 #: The value that switches each ingredient off.
 _OFF = {"mixed_data": False, "no_norm": False, "residual": False, "zero_head": False,
-        "conservative": False, "locality_init": 0.0, "distance_bias": False,
-        "locality_penalty": 0.0, "entropy_penalty": 0.0, "lr_schedule": False}
+        "conservative": False, "locality_init": 0.0, "support_init": 0.0,
+        "distance_bias": False, "lr_schedule": False}
 
 
 @dataclass(frozen=True)
@@ -104,13 +103,13 @@ class Recipe:
     zero_head: bool = True
     conservative: bool = True
     locality_init: float = 2.0
-    support_init: float = 0.0
+    support_init: float = 10.0
     distance_bias: bool = True
-    locality_penalty: float = 0.1
+    locality_penalty: float = 0.0
     locality_radius: float = 1.0
     locality_metric: str = "euclidean"
     support_penalty: float = 0.0
-    entropy_penalty: float = 1e-3
+    entropy_penalty: float = 0.0
     lr_schedule: bool = True
     lr: float = 1e-2
     steps: int = 2000

@@ -38,9 +38,9 @@ _PARAMS = {"heat": {"diffusivity": (0.6, 0.3)}, "advection": {"velocity": (0.5, 
 QUICK = {"equations": ["heat"], "grid": [16, 16], "dt": 0.4, "n_train": 8, "n_test": 4,
          "rollout_steps": 100, "steps": 1000, "ablation": []}
 FULL = {**QUICK, "equations": ["heat", "advection"], "steps": 2000,
-        "ablation": ["none", "no_mixed_data", "no_no_norm", "no_residual", "no_zero_head",
-                     "no_conservative", "no_locality_init", "no_distance_bias",
-                     "no_locality_penalty", "no_entropy_penalty", "no_lr_schedule"]}
+        "ablation": ["none", "no_support_init", "no_mixed_data", "no_no_norm", "no_residual",
+                     "no_zero_head", "no_conservative", "no_locality_init",
+                     "no_distance_bias", "no_lr_schedule"]}
 
 
 def variant_recipe(variant: str, steps: int) -> Any:

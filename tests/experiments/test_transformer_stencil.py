@@ -101,12 +101,14 @@ def test_variants_switch_off_exactly_one_ingredient_and_none_switches_off_all():
 
 
 def test_locality_init_and_conservative_step():
-    model = build_recipe_model(RECIPE, GRID, seed=0)
+    model = build_recipe_model(RECIPE, GRID, seed=0, fd_stencil=HEAT)
     rel = model.net.relative
-    lam = RECIPE.locality_init
-    for offset, norm2 in (((0, 0), 0), ((1, 0), 1), ((-1, 1), 2), ((0, 3), 9), ((5, -7), 18)):
+    lam, low = RECIPE.locality_init, RECIPE.support_init
+    # the 5-point cross of heat is the support: only the offsets outside it are lowered
+    for offset, norm2, lowered in (((0, 0), 0, 0), ((1, 0), 1, 0), ((-1, 1), 2, low),
+                                   ((0, 3), 9, low), ((5, -7), 18, low)):
         assert rel.table[:, rel.offset_to_column(offset)].tolist() == pytest.approx(
-            [-lam * norm2] * rel.table.shape[0])
+            [-lam * norm2 - lowered] * rel.table.shape[0])
     # an untrained (random) net still keeps the spatial mean exactly: conservative step
     with torch.no_grad():
         model.net.head.weight.normal_()
@@ -171,7 +173,7 @@ def test_support_mask_and_box_locality_of_hand_made_maps():
 
 def test_support_penalty_needs_the_fd_stencil():
     recipe = dataclasses.replace(RECIPE, support_penalty=1.0, steps=1)
-    model = build_recipe_model(recipe, GRID, seed=0)
+    model = build_recipe_model(recipe, GRID, seed=0, fd_stencil=UPWIND)
     u = np.zeros((1, *GRID))
     with pytest.raises(ValueError, match=r"fd_stencil=None: recipe\.support_penalty needs"):
         train_recipe(model, recipe, u, u)
@@ -181,7 +183,7 @@ def test_support_penalty_needs_the_fd_stencil():
 
 
 def test_support_init_lowers_only_the_offsets_outside_the_fd_support():
-    recipe = dataclasses.replace(RECIPE, support_init=7.0)
+    recipe = dataclasses.replace(RECIPE, support_init=7.0)  # the recipe's is 10
     rel = build_recipe_model(recipe, GRID, seed=0, fd_stencil=UPWIND).net.relative
     lam = RECIPE.locality_init
     # inside the upwind support: the locality init only; outside (downstream, far): 7 lower
