@@ -34,17 +34,16 @@ from gridformer.experiments.stencil_models import FieldModel
 
 __all__ = ["INGREDIENTS", "RECIPE", "Recipe", "RecipeModel", "build_recipe_model",
            "jacobian_stencil_error", "last_layer_mass_in_support", "stencil_metrics",
-           "train_recipe", "training_pairs"]
+           "support_mask", "train_recipe", "training_pairs"]
 
 #: Ingredients that :meth:`Recipe.without` can remove, in the order of the ablation table.
 INGREDIENTS = ("mixed_data", "no_norm", "residual", "zero_head", "conservative",
-               "locality_init", "distance_bias", "locality_penalty", "entropy_penalty",
-               "lr_schedule")
+               "locality_init", "support_init", "distance_bias", "lr_schedule")
 
 #: The value that switches each ingredient off.
 _OFF = {"mixed_data": False, "no_norm": False, "residual": False, "zero_head": False,
-        "conservative": False, "locality_init": 0.0, "distance_bias": False,
-        "locality_penalty": 0.0, "entropy_penalty": 0.0, "lr_schedule": False}
+        "conservative": False, "locality_init": 0.0, "support_init": 0.0,
+        "distance_bias": False, "lr_schedule": False}
 
 
 @dataclass(frozen=True)
@@ -72,12 +71,23 @@ class Recipe:
     locality_init
         ``lambda`` (per cell^2) of the relative-bias initialisation ``-lambda |o|^2``
         (``o`` the clipped offset); 0 = the library's zero table (uniform attention).
+    support_init
+        Lower the relative-bias initialisation by this much (logit units) on every offset
+        outside the equation's own FD support (0 = off). The table stays learnable. A task
+        prior: it tells the model where the stencil is, as ``support_penalty`` does.
     distance_bias
         Add a learned per-head grid-distance bias ``-b_h d`` (``d`` in cells, ``b_h`` from 0).
     locality_penalty, locality_radius
         Weight of :func:`~gridformer.training.regularizers.attention_locality_penalty` on
         every layer (0 = off), and its free radius in cells (1: the 5-point cross is free,
         the corners cost ``sqrt 2 - 1`` per unit of weight).
+    locality_metric
+        Distance the locality penalty measures: ``"euclidean"`` (``layout.distances()``) or
+        ``"chebyshev"`` (box distance ``max_i |o_i|``: with radius 1 the whole 3 x 3 box,
+        corners included, is free).
+    support_penalty
+        Weight of the attention mass outside the equation's own FD support, every layer
+        (0 = off). A task prior: it tells the model where the stencil is.
     entropy_penalty
         Weight of :func:`~gridformer.training.regularizers.attention_entropy_penalty` (last
         layer); 0 = off.
@@ -93,10 +103,13 @@ class Recipe:
     zero_head: bool = True
     conservative: bool = True
     locality_init: float = 2.0
+    support_init: float = 10.0
     distance_bias: bool = True
-    locality_penalty: float = 0.1
+    locality_penalty: float = 0.0
     locality_radius: float = 1.0
-    entropy_penalty: float = 1e-3
+    locality_metric: str = "euclidean"
+    support_penalty: float = 0.0
+    entropy_penalty: float = 0.0
     lr_schedule: bool = True
     lr: float = 1e-2
     steps: int = 2000
@@ -124,8 +137,11 @@ def _offset_norm2(max_offset: int, ndim: int) -> torch.Tensor:
     return sum(g**2 for g in grids).reshape(-1)  # (K,), row-major like relative_index
 
 
-def build_recipe_model(recipe: Recipe, grid: Sequence[int], *, seed: int = 0) -> FieldModel:
-    """The standard GridFormer of ``build_field_model("gridformer", grid)`` with ``recipe``."""
+def build_recipe_model(recipe: Recipe, grid: Sequence[int], *, seed: int = 0,
+                       fd_stencil: Any = None) -> FieldModel:
+    """The standard GridFormer of ``build_field_model("gridformer", grid)`` with ``recipe``;
+    ``fd_stencil`` (the equation's ``solvers.update_stencil``) is needed only for
+    ``recipe.support_init``."""
     from gridformer.model import TINY, GridFormer
     from gridformer.tokenize import TokenLayout
 
@@ -142,12 +158,29 @@ def build_recipe_model(recipe: Recipe, grid: Sequence[int], *, seed: int = 0) ->
         with torch.no_grad():
             table = -recipe.locality_init * _offset_norm2(cfg.max_relative_offset, ndim)
             net.relative.table.copy_(table.expand_as(net.relative.table))
+    if recipe.support_init:
+        _lower_outside_support(net.relative, fd_stencil, recipe.support_init)
     if recipe.zero_head:
         with torch.no_grad():
             net.head.weight.zero_()
             net.head.bias.zero_()
     layout = TokenLayout.for_grid(tuple(grid), patch_size=1, periodic=True)
     return RecipeModel(net, layout, residual=recipe.residual, conservative=recipe.conservative)
+
+
+def _lower_outside_support(relative: Any, fd_stencil: Any, amount: float) -> None:
+    """Subtract ``amount`` from every column of the relative-bias table ``(H, K)`` whose
+    offset is not a non-zero entry of ``fd_stencil``."""
+    if fd_stencil is None:
+        msg = "fd_stencil=None: recipe.support_init needs the equation's FD stencil"
+        raise ValueError(msg)
+    inside = torch.zeros(relative.table.shape[1], dtype=torch.bool)
+    coords = [np.asarray(fd_stencil[d].values).astype(np.int64) for d in fd_stencil.dims]
+    for index in zip(*np.nonzero(np.asarray(fd_stencil.values)), strict=True):
+        offset = tuple(int(c[i]) for c, i in zip(coords, index, strict=True))
+        inside[relative.offset_to_column(offset)] = True
+    with torch.no_grad():
+        relative.table[:, ~inside] -= amount
 
 
 class RecipeModel(FieldModel):
@@ -183,11 +216,44 @@ def _forward(model: RecipeModel, u: torch.Tensor) -> tuple[torch.Tensor, tuple[t
     return model.step(u, return_attention=True)
 
 
+def support_mask(layout: Any, fd_stencil: Any) -> torch.Tensor:
+    """``(N, N)`` bool: key ``k`` lies on a non-zero offset of ``fd_stencil`` from query ``q``.
+
+    ``fd_stencil`` is a DataArray over ``("dy", "dx")`` (or ``("dx",)``) with integer offset
+    coordinates in cells, ``key - query`` as in :meth:`TokenLayout.offsets`.
+    """
+    offsets = torch.as_tensor(layout.offsets())  # (N, N, ndim), key - query, cells
+    mask = torch.zeros(offsets.shape[:2], dtype=torch.bool)
+    values = np.asarray(fd_stencil.values)
+    coords = [np.asarray(fd_stencil[d].values).astype(np.int64) for d in fd_stencil.dims]
+    for index in zip(*np.nonzero(values), strict=True):
+        target = torch.tensor([int(c[i]) for c, i in zip(coords, index, strict=True)])
+        mask |= (offsets == target).all(-1)
+    return mask
+
+
+def _outside_mass(attention: Sequence[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+    """Mean over layers, samples, heads and queries of the row mass off ``mask`` ``(N, N)``."""
+    outside = (~mask).to(attention[0].dtype)  # (N, N)
+    return sum((a * outside).sum(-1).mean() for a in attention) / len(attention)
+
+
+def _box_locality(attention: Sequence[torch.Tensor], layout: Any, radius: float
+                  ) -> torch.Tensor:
+    """Locality penalty with the Chebyshev distance ``max_i |o_i|`` (cells) instead of the
+    Euclidean one: ``sum_k A[q, k] max(d - r, 0)``, mean over layers, samples, heads, queries."""
+    box = torch.as_tensor(layout.offsets()).abs().amax(-1).to(attention[0].dtype)  # (N, N)
+    excess = (box - radius).clamp_min(0.0)
+    return sum((a * excess).sum(-1).mean() for a in attention) / len(attention)
+
+
 def train_recipe(model: FieldModel, recipe: Recipe, inputs: np.ndarray, targets: np.ndarray,
-                 *, seed: int = 0) -> dict[str, Any]:
+                 *, seed: int = 0, fd_stencil: Any = None) -> dict[str, Any]:
     """Full-batch Adam on ``inputs`` -> ``targets`` (each ``(M, *grid)``) with the penalties.
 
     The data loss is the MSE over the mean squared increment (1 = "no change").
+    ``fd_stencil`` (the equation's ``solvers.update_stencil``) is needed only when
+    ``recipe.support_penalty`` is on.
 
     Returns
     -------
@@ -200,6 +266,16 @@ def train_recipe(model: FieldModel, recipe: Recipe, inputs: np.ndarray, targets:
         attention_locality_penalty,
     )
 
+    if recipe.locality_metric not in ("euclidean", "chebyshev"):
+        msg = (f"locality_metric={recipe.locality_metric!r} is not one of "
+               f"['euclidean', 'chebyshev']")
+        raise ValueError(msg)
+    mask = None
+    if recipe.support_penalty:
+        if fd_stencil is None:
+            msg = "fd_stencil=None: recipe.support_penalty needs the equation's FD stencil"
+            raise ValueError(msg)
+        mask = support_mask(model.layout, fd_stencil)
     torch.manual_seed(seed)
     x = torch.as_tensor(inputs, dtype=model.dtype)
     y = torch.as_tensor(targets, dtype=model.dtype)
@@ -217,9 +293,14 @@ def train_recipe(model: FieldModel, recipe: Recipe, inputs: np.ndarray, targets:
         per_sample = ((pred - y) ** 2).flatten(1).mean(1)  # (M,)
         data = (per_sample / scale).mean()
         loss = data
-        if recipe.locality_penalty:
+        if recipe.locality_penalty and recipe.locality_metric == "chebyshev":
+            loss = loss + recipe.locality_penalty * _box_locality(
+                attention, model.layout, recipe.locality_radius)
+        elif recipe.locality_penalty:
             loss = loss + recipe.locality_penalty * attention_locality_penalty(
                 attention, model.layout, radius=recipe.locality_radius)
+        if mask is not None:
+            loss = loss + recipe.support_penalty * _outside_mass(attention, mask)
         if recipe.entropy_penalty:
             loss = loss + recipe.entropy_penalty * attention_entropy_penalty(
                 attention, model.layout, layers=-1)

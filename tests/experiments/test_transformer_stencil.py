@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -16,6 +17,8 @@ from gridformer.experiments.transformer_stencil import (
     build_recipe_model,
     jacobian_stencil_error,
     last_layer_mass_in_support,
+    support_mask,
+    train_recipe,
 )
 from gridformer.experiments.transformer_stencil_suite import ablation_table, variant_recipe
 from gridformer.tokenize import TokenLayout
@@ -98,12 +101,14 @@ def test_variants_switch_off_exactly_one_ingredient_and_none_switches_off_all():
 
 
 def test_locality_init_and_conservative_step():
-    model = build_recipe_model(RECIPE, GRID, seed=0)
+    model = build_recipe_model(RECIPE, GRID, seed=0, fd_stencil=HEAT)
     rel = model.net.relative
-    lam = RECIPE.locality_init
-    for offset, norm2 in (((0, 0), 0), ((1, 0), 1), ((-1, 1), 2), ((0, 3), 9), ((5, -7), 18)):
+    lam, low = RECIPE.locality_init, RECIPE.support_init
+    # the 5-point cross of heat is the support: only the offsets outside it are lowered
+    for offset, norm2, lowered in (((0, 0), 0, 0), ((1, 0), 1, 0), ((-1, 1), 2, low),
+                                   ((0, 3), 9, low), ((5, -7), 18, low)):
         assert rel.table[:, rel.offset_to_column(offset)].tolist() == pytest.approx(
-            [-lam * norm2] * rel.table.shape[0])
+            [-lam * norm2 - lowered] * rel.table.shape[0])
     # an untrained (random) net still keeps the spatial mean exactly: conservative step
     with torch.no_grad():
         model.net.head.weight.normal_()
@@ -141,3 +146,50 @@ def test_bad_variant_or_equation_fails_before_training():
     with pytest.raises(ValueError, match="equation 'burgers' is not one of"):
         run_experiment(experiment, mode="quick", seeds=[0],
                        overrides={"equations": ["burgers"]})
+
+
+def test_support_mask_and_box_locality_of_hand_made_maps():
+    from gridformer.experiments.transformer_stencil import _box_locality, _outside_mass
+    from gridformer.training.regularizers import attention_locality_penalty
+
+    layout = TokenLayout.for_grid(GRID, patch_size=1, periodic=True)
+    mask = support_mask(layout, UPWIND)
+    assert mask.sum(1).tolist() == [4] * (GRID[0] * GRID[1])
+    # query (0, 0): keys at offsets (0, 0), (-1, 0), (0, 1), (-1, 1), wrapped periodically
+    assert sorted(mask[0].nonzero().flatten().tolist()) == sorted(
+        [0, 7 * 8 + 0, 0 * 8 + 1, 7 * 8 + 1])
+    upwind = stencil_map(fd_weights(UPWIND))[None, None]  # (1, 1, N, N)
+    leaky = stencil_map({(0, 0): 0.7, (1, 1): 0.2, (0, 2): 0.1})[None, None]
+    assert float(_outside_mass([upwind], mask)) == pytest.approx(0.0, abs=1e-12)
+    assert float(_outside_mass([upwind, leaky], mask)) == pytest.approx(0.15, abs=1e-12)
+    # the box (Chebyshev) distance frees the upwind corner; the Euclidean one charges it
+    corner = fd_weights(UPWIND)[(-1, 1)]
+    assert float(_box_locality([upwind], layout, 1.0)) == pytest.approx(0.0, abs=1e-12)
+    assert float(attention_locality_penalty(upwind, layout, radius=1.0)) == pytest.approx(
+        corner * (math.sqrt(2) - 1), abs=1e-6)
+    # (0, 2) is 1 cell beyond the box: 0.1 * 1
+    assert float(_box_locality([leaky], layout, 1.0)) == pytest.approx(0.1, abs=1e-12)
+
+
+def test_support_penalty_needs_the_fd_stencil():
+    recipe = dataclasses.replace(RECIPE, support_penalty=1.0, steps=1)
+    model = build_recipe_model(recipe, GRID, seed=0, fd_stencil=UPWIND)
+    u = np.zeros((1, *GRID))
+    with pytest.raises(ValueError, match=r"fd_stencil=None: recipe\.support_penalty needs"):
+        train_recipe(model, recipe, u, u)
+    bad = dataclasses.replace(RECIPE, locality_metric="manhattan", steps=1)
+    with pytest.raises(ValueError, match="locality_metric='manhattan' is not one of"):
+        train_recipe(model, bad, u, u)
+
+
+def test_support_init_lowers_only_the_offsets_outside_the_fd_support():
+    recipe = dataclasses.replace(RECIPE, support_init=7.0)  # the recipe's is 10
+    rel = build_recipe_model(recipe, GRID, seed=0, fd_stencil=UPWIND).net.relative
+    lam = RECIPE.locality_init
+    # inside the upwind support: the locality init only; outside (downstream, far): 7 lower
+    for offset, norm2, lowered in (((0, 0), 0, 0), ((-1, 0), 1, 0), ((-1, 1), 2, 0),
+                                   ((1, 0), 1, 7), ((1, -1), 2, 7), ((0, 3), 9, 7)):
+        assert rel.table[:, rel.offset_to_column(offset)].tolist() == pytest.approx(
+            [-lam * norm2 - lowered] * rel.table.shape[0])
+    with pytest.raises(ValueError, match=r"fd_stencil=None: recipe\.support_init needs"):
+        build_recipe_model(recipe, GRID, seed=0)
