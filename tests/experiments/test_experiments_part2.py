@@ -8,10 +8,11 @@ import re
 import numpy as np
 import pytest
 import torch
+from _checks import check_report, check_summaries
 
 import gridformer.experiments.distillation as distillation
 import gridformer.experiments.linear_probe as linear_probe
-from gridformer.experiments import get_experiment, run_experiment, write_report
+from gridformer.experiments import get_experiment, run_experiment
 from gridformer.experiments.spatiotemporal import (
     PerFrameModel,
     self_past_attention,
@@ -24,26 +25,6 @@ TINY_KD = {"grid": [16, 16], "n_train": 48, "n_test": 16, "steps": 3, "teacher_s
 TINY_PROBE = {"grid": [16, 16], "n_pretrain": 16, "pretrain_steps": 3, "n_train": 24,
               "n_test": 16, "steps": 3, "probe_steps": 5, "label_fractions": [0.5, 1.0],
               **SMALL_MODEL}
-
-
-def check_report(result, folder):
-    """The figure is drawn and the report names the verdict and every metric."""
-    png, md = write_report(result, folder)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    text = md.read_text()
-    assert f"**Verdict ({result.verdict.outcome}).** {result.verdict.text}" in text
-    for key in result.metrics:
-        assert f"| `{key}` |" in text
-
-
-def check_summaries(result, keys):
-    """Exactly ``keys``, each summarised over the two seeds; every value finite."""
-    assert list(result.metrics) == list(keys)
-    for key, s in result.metrics.items():
-        assert set(s) == {"mean", "sd", "values"}, key
-        assert len(s["values"]) == 2, key
-        assert np.all(np.isfinite(np.asarray(s["values"], dtype=float))), key
-    assert result.verdict.outcome in ("holds", "does not hold", "inconclusive")
 
 
 def in_unit_interval(summary):
@@ -67,7 +48,7 @@ def test_spatiotemporal_tiny_keys_and_ranges(tmp_path):
         "temporal_attention_fraction", "temporal_attention_uniform",
         "motion_self_past_correlation", "spacetime_error", "spatial_only_error",
         "temporal_attention_by_layer", "self_past_attention_still", "self_past_attention_fast",
-        "still_patch_share", "spacetime_train_loss", "spatial_only_train_loss"])
+        "still_patch_share", "spacetime_train_loss", "spatial_only_train_loss"], ordered=True)
     m = result.metrics
     assert m["temporal_attention_uniform"]["values"] == [0.75, 0.75]  # 3 of 4 frames
     for key in ("temporal_attention_fraction", "self_past_attention_fast", "still_patch_share"):
@@ -129,7 +110,7 @@ def test_distillation_tiny_keys_and_ranges(tmp_path):
         "teacher_accuracy", "student_accuracy", "student_kd_accuracy", "kd_gain",
         "student_kd_accuracy_hinton", "kd_gain_hinton", "chance_accuracy", "student_samples",
         "sweep_lambda", "sweep_temperature", "sweep_accuracy_student_teacher",
-        "sweep_accuracy_teacher_student"])
+        "sweep_accuracy_teacher_student"], ordered=True)
     m = result.metrics
     for key in ("teacher_accuracy", "student_accuracy", "student_kd_accuracy",
                 "student_kd_accuracy_hinton", "sweep_accuracy_student_teacher"):
@@ -197,7 +178,7 @@ def test_linear_probe_tiny_keys_and_ranges(tmp_path):
     result = run_tiny("linear-probe", **TINY_PROBE)
     check_summaries(result, ["linear_probe_score", "finetune_score", "scratch_score",
                              "probe_gap", "label_fractions", "pretrain_error",
-                             "chance_accuracy"])
+                             "chance_accuracy"], ordered=True)
     m = result.metrics
     assert m["label_fractions"]["values"] == [[0.5, 1.0], [0.5, 1.0]]
     for key in ("linear_probe_score", "finetune_score", "scratch_score"):

@@ -9,9 +9,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from _checks import check_report, check_summaries
 from scipy import stats
 
-from gridformer.experiments import get_experiment, run_experiment, write_report
+from gridformer.experiments import get_experiment, run_experiment
 from gridformer.experiments._common import cnn_model, gridformer_model, tokenize
 from gridformer.experiments.counting import pairing_share
 from gridformer.experiments.segmentation import boundary_f1, mean_iou, rank_correlation
@@ -22,26 +23,6 @@ SMALL_MODEL = {"dim": 8, "heads": 2, "depth": 1, "batch_size": 16}
 def run_tiny(name: str, **overrides):
     return run_experiment(get_experiment(name), mode="quick", seeds=[0, 1], device="cpu",
                           overrides=overrides)
-
-
-def check_report(result, folder):
-    """The figure is drawn and the report names the verdict and every metric."""
-    png, md = write_report(result, folder)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    text = md.read_text()
-    assert f"**Verdict ({result.verdict.outcome}).** {result.verdict.text}" in text
-    for key in result.metrics:
-        assert f"| `{key}` |" in text
-
-
-def check_summaries(result, keys):
-    assert set(result.metrics) == set(keys)
-    for key, s in result.metrics.items():
-        assert set(s) == {"mean", "sd", "values"}, key
-        assert len(s["values"]) == 2, key
-        flat = np.ravel(np.asarray(s["values"], dtype=float))
-        assert np.all(np.isfinite(flat)), key
-    assert result.verdict.outcome in ("holds", "does not hold", "inconclusive")
 
 
 def in_unit_interval(summary):
