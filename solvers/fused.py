@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+from gridformer.solvers.kernels import _flux  # the Burgers face flux (Godunov / upwind), one copy
 from numba import njit, prange
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -241,18 +242,6 @@ def _box_row(src, out, old, s, y, w, gx, nx, beta, with_prev):  # pragma: no cov
         acc += w7 * down[i]
         acc += w8 * down_right[i]
         out[i] = acc
-
-
-@njit(inline="always")
-def _flux(left, right, kind):  # pragma: no cover - jit
-    """Numerical flux of ``f(u) = u^2 / 2`` (0: Godunov, 1: upwind by the shock speed)."""
-    if kind == 0:
-        a = max(left, 0.0)
-        b = min(right, 0.0)
-        return max(0.5 * a * a, 0.5 * b * b)
-    if left + right >= 0.0:
-        return 0.5 * left * left
-    return 0.5 * right * right
 
 
 @njit(inline="always")
