@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -190,6 +191,8 @@ def test_a_failed_write_keeps_the_old_store(climate, tmp_path):
 def _fail_on_third_chunk(block: np.ndarray, block_info=None) -> np.ndarray:
     if block_info[0]["chunk-location"][0] == 2:
         raise RuntimeError("disk went away")
+    if block_info[0]["chunk-location"][0] == 1:  # still running (then writing) when 2 fails
+        time.sleep(0.5)
     return block
 
 
