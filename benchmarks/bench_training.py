@@ -33,9 +33,9 @@ from torch import nn
 from gridformer import GridFormer, GridFormerConfig, TokenLayout
 
 if __package__:
-    from benchmarks._common import compare, row, write_json
+    from benchmarks._common import compare, row, skipped_row, write_json
 else:  # python benchmarks/bench_training.py
-    from _common import compare, row, write_json  # type: ignore[no-redef]
+    from _common import compare, row, skipped_row, write_json  # type: ignore[no-redef]
 
 GRID, FEATURES, DIM, DEPTH, HEADS = (32, 32), 16, 128, 4, 4
 
@@ -81,14 +81,16 @@ def step_flops(batch: int, n: int = GRID[0] * GRID[1], dim: int = DIM, depth: in
     return 3.0 * depth * per_layer
 
 
-def _pair_rows(position: str, batch: int, repeats: int, device: str) -> list[dict[str, Any]]:
+def _pair_rows(position: str, batch: int, repeats: int, device: str,
+               kernel: str = "auto") -> list[dict[str, Any]]:
     """The two comparisons for one position mode: fused vs the peer, explicit vs fused."""
     torch.manual_seed(0)
     layout = TokenLayout.for_grid(GRID, patch_size=1, periodic=True)
     tokens = torch.randn(batch, GRID[0] * GRID[1], FEATURES, device=device)
     target = torch.randn_like(tokens)
     config = GridFormerConfig(in_features=FEATURES, out_features=FEATURES, dim=DIM, depth=DEPTH,
-                              heads=HEADS, mlp_ratio=4.0, position=position)
+                              heads=HEADS, mlp_ratio=4.0, position=position,
+                              attention_kernel=kernel)
     model = GridFormer(config).to(device)
     peer = _Encoder().to(device)
     fused = _step(model, lambda: model(tokens, layout).prediction, target, device)
@@ -103,15 +105,16 @@ def _pair_rows(position: str, batch: int, repeats: int, device: str) -> list[dic
     def ms(seconds: list[float]) -> list[float]:
         return [1e3 * s for s in seconds]
 
-    extra = {"batch": batch, "position": position}
+    extra = {"batch": batch, "position": position, "attention_kernel": kernel}
+    label = position if kernel == "auto" else f"{position}, attention_kernel={kernel}"
     ours, theirs = compare(fused, encoder, repeats)
-    first = row(f"training step, position={position} (fused attention) vs "
+    first = row(f"training step, position={label} (fused attention) vs "
                 "nn.TransformerEncoder", ours=ms(ours), peer="torch.nn.TransformerEncoder",
                 theirs=ms(theirs), work=0, units="ms per step", target=1.1,
                 higher_is_better=False, achieved_TFLOP_per_s=tflops(ours),
                 peer_TFLOP_per_s=tflops(theirs), **extra)
     with_maps, plain = compare(explicit, fused, repeats)
-    second = row(f"training step, position={position}, return_attention=True vs the fused "
+    second = row(f"training step, position={label}, return_attention=True vs the fused "
                  "step", ours=ms(with_maps), peer="GridFormer fused step", theirs=ms(plain),
                  work=0, units="ms per step", target=1.5, higher_is_better=False,
                  achieved_TFLOP_per_s=tflops(with_maps), peer_TFLOP_per_s=tflops(plain),
@@ -125,6 +128,13 @@ def run(*, quick: bool = False, device: str = "cpu") -> dict[str, Any]:
     repeats = 2 if quick else 5
     results = [*_pair_rows("relative", batch, repeats, device),
                *_pair_rows("none", batch, repeats, device)]
+    if device.startswith("cuda"):  # the bias inside FlexAttention's compiled kernel
+        try:
+            results += _pair_rows("relative", batch, repeats, device, kernel="flex")
+        except Exception as error:  # report it and keep the other rows
+            results.append(skipped_row("training step, position=relative, "
+                                       "attention_kernel=flex", "torch.nn.TransformerEncoder",
+                                       f"{type(error).__name__}: {str(error)[:300]}"))
     return {"name": "training", "results": results,
             "settings": {"quick": quick, "repeats": repeats, "device": device, "batch": batch,
                          "tokens": GRID[0] * GRID[1], "dim": DIM, "depth": DEPTH,
