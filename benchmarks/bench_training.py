@@ -13,6 +13,10 @@ and for ``position="none"`` (no mask: the same fused kernel as the peer):
 * the step with ``return_attention=True`` (explicit softmax, the weights every analysis needs)
   vs the fused step (target: <= 1.5x).
 
+On the CPU the four rows run again in a fresh process after
+:func:`gridformer.training.tune_cpu_malloc` (glibc keeps freed ``N x N`` buffers for reuse, as
+``gridformer train`` sets it on the CPU), both sides alike; their cases end in "malloc tuned".
+
 On CUDA (``device="cuda"``) both run under bf16 autocast with a batch of 32, and the rows add
 the achieved TFLOP/s (model FLOPs: 3x the forward matmuls and attention products).
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -128,6 +133,8 @@ def run(*, quick: bool = False, device: str = "cpu") -> dict[str, Any]:
     repeats = 2 if quick else 5
     results = [*_pair_rows("relative", batch, repeats, device),
                *_pair_rows("none", batch, repeats, device)]
+    if device == "cpu":
+        results += _tuned_malloc_rows(quick)
     if device.startswith("cuda"):  # the bias inside FlexAttention's compiled kernel
         try:
             results += _pair_rows("relative", batch, repeats, device, kernel="flex")
@@ -144,13 +151,46 @@ def run(*, quick: bool = False, device: str = "cpu") -> dict[str, Any]:
                          "autocast": "bf16" if device.startswith("cuda") else None}}
 
 
+def _tuned_malloc_rows(quick: bool) -> list[dict[str, Any]]:
+    """The CPU rows in a fresh process with glibc's malloc tuned (it cannot be undone here)."""
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "tuned.json")
+        command = [sys.executable, "-m", "benchmarks.bench_training", "--tuned-malloc",
+                   "--json", out, *(["--quick"] if quick else [])]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        if done.returncode != 0:
+            return [skipped_row("training steps, malloc tuned", "torch.nn.TransformerEncoder",
+                                done.stderr.strip()[-300:])]
+        with open(out) as file:
+            return json.load(file)["results"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--device", default="cpu", help="'cpu' or 'cuda'")
     parser.add_argument("--json", metavar="PATH", default="-", help="output file ('-' = stdout)")
+    parser.add_argument("--tuned-malloc", action="store_true",
+                        help="only the CPU rows, after gridformer.training.tune_cpu_malloc()")
     args = parser.parse_args()
-    write_json(run(quick=args.quick, device=args.device), args.json)
+    if not args.tuned_malloc:
+        write_json(run(quick=args.quick, device=args.device), args.json)
+        return
+    from gridformer.training import tune_cpu_malloc
+
+    os.environ["GRIDFORMER_CPU_MALLOC"] = "1"
+    applied = tune_cpu_malloc()
+    repeats = 2 if args.quick else 5
+    rows = [*_pair_rows("relative", 1, repeats, "cpu"), *_pair_rows("none", 1, repeats, "cpu")]
+    for result in rows:
+        result["case"] += ", malloc tuned"
+        result["malloc"] = applied
+    write_json({"name": "training", "results": rows}, args.json)
 
 
 if __name__ == "__main__":
