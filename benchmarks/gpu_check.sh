@@ -74,7 +74,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader \
 # 1. the GPU-marked tests (only the files that hold them: nothing else needs collecting)
 mapfile -t GPU_FILES < <(grep -rlE --include='test_*.py' 'pytest\.mark\.gpu' tests | sort)
 if [ "${#GPU_FILES[@]}" -gt 0 ]; then
-    timeout 120 "$PY" -m pytest -p benchmarks._uninstalled -m gpu -q -p no:cacheprovider \
+    timeout 240 "$PY" -m pytest -p benchmarks._uninstalled -m gpu -q -p no:cacheprovider \
         --junitxml="$OUT_DIR/gpu_tests.xml" "${GPU_FILES[@]}" > "$OUT_DIR/gpu_tests.txt" 2>&1
     TESTS_RC=$?
 else
