@@ -12,7 +12,7 @@
   8 x 256 x 256: gridformer's numba path vs the same solve with plain numpy array expressions.
 
 With ``device="cuda"`` the batch case runs on the GPU (torch, float64) against a device copy,
-and again with 512 x 512 fields.
+and again with 512 x 512 fields, with compiled steps (the CUDA default) and eager ones.
 
 Run alone, it compares the backends side by side (numba, numpy, torch on CPU) and prints JSON.
 After ``make demo`` and ``source .venv/bin/activate``::
@@ -25,9 +25,12 @@ The first numba call compiles its kernels; a warm-up solve runs before timing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 try:
@@ -206,6 +209,20 @@ def _other_equations(quick: bool, repeats: int) -> list[dict[str, Any]]:
     return results
 
 
+@contextlib.contextmanager
+def _solver_compile(flag: str) -> Iterator[None]:
+    """``GRIDFORMER_SOLVER_COMPILE=flag`` inside the block."""
+    before = os.environ.get("GRIDFORMER_SOLVER_COMPILE")
+    os.environ["GRIDFORMER_SOLVER_COMPILE"] = flag
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["GRIDFORMER_SOLVER_COMPILE"]
+        else:
+            os.environ["GRIDFORMER_SOLVER_COMPILE"] = before
+
+
 def run(*, quick: bool = False, device: str = "cpu") -> dict[str, Any]:
     """All solver cases (see the module docstring); ``quick`` shortens every run."""
     repeats = 3 if quick else 5
@@ -217,6 +234,10 @@ def run(*, quick: bool = False, device: str = "cpu") -> dict[str, Any]:
         results.extend(_other_equations(quick, repeats))
     else:  # larger fields: the per-step kernel launches weigh less
         results.append(_batch_vs_bandwidth(quick, repeats, device, n=512, steps=200))
+        with _solver_compile("0"):  # the same without torch.compile: what it gains
+            eager = _batch_vs_bandwidth(quick, repeats, device, n=512, steps=200)
+        eager["case"] += ", eager torch steps (GRIDFORMER_SOLVER_COMPILE=0)"
+        results.append(eager)
     return {"name": "solvers", "results": results,
             "settings": {"quick": quick, "repeats": repeats, "device": device,
                          "dtype": "float64"}}
