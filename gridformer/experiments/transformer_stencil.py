@@ -37,12 +37,13 @@ __all__ = ["INGREDIENTS", "RECIPE", "Recipe", "RecipeModel", "build_recipe_model
            "support_mask", "train_recipe", "training_pairs"]
 
 #: Ingredients that :meth:`Recipe.without` can remove, in the order of the ablation table.
-INGREDIENTS = ("mixed_data", "no_norm", "residual", "zero_head", "conservative",
-               "locality_init", "support_init", "distance_bias", "lr_schedule")
+INGREDIENTS = ("mixed_data", "no_norm", "residual", "zero_head", "linear_init",
+               "conservative", "locality_init", "support_init", "distance_bias",
+               "lr_schedule")
 
 #: The value that switches each ingredient off.
 _OFF = {"mixed_data": False, "no_norm": False, "residual": False, "zero_head": False,
-        "conservative": False, "locality_init": 0.0, "support_init": 0.0,
+        "linear_init": False, "conservative": False, "locality_init": 0.0, "support_init": 0.0,
         "distance_bias": False, "lr_schedule": False}
 
 
@@ -65,6 +66,14 @@ class Recipe:
     zero_head
         Initialise the output head to zero, so training starts from "no change" (with
         ``residual``) instead of a random field.
+    linear_init
+        Initialise every block's query projection and MLP output layer to zero, so that
+        training starts from a map that is exactly affine in ``u``: the content logits
+        ``q . k`` start at 0 (attention from the position terms alone) and the MLPs add
+        nothing. Both stay learnable (the query's gradient is not zero), so the nonlinear
+        terms grow only as far as the data pays for them. The FD update is linear; without
+        this the fitted model keeps a state-dependent part that the one-step loss leaves
+        loose and a 100-step rollout accumulates.
     conservative
         Remove the spatial mean of the increment, so ``mean(u_new) == mean(u)`` exactly
         (heat and advection on a periodic grid conserve it).
@@ -101,6 +110,7 @@ class Recipe:
     no_norm: bool = True
     residual: bool = True
     zero_head: bool = True
+    linear_init: bool = True
     conservative: bool = True
     locality_init: float = 2.0
     support_init: float = 10.0
@@ -164,6 +174,12 @@ def build_recipe_model(recipe: Recipe, grid: Sequence[int], *, seed: int = 0,
         with torch.no_grad():
             net.head.weight.zero_()
             net.head.bias.zero_()
+    if recipe.linear_init:
+        with torch.no_grad():
+            for block in net.blocks:
+                for layer in (block.attn.q, block.mlp.out):
+                    layer.weight.zero_()
+                    layer.bias.zero_()
     layout = TokenLayout.for_grid(tuple(grid), patch_size=1, periodic=True)
     return RecipeModel(net, layout, residual=recipe.residual, conservative=recipe.conservative)
 
@@ -193,11 +209,17 @@ class RecipeModel(FieldModel):
         super().__init__(net, layout, residual=residual)
         self.conservative = conservative
 
+    @property
+    def device(self) -> torch.device:
+        """Device of the parameters; inputs are moved to it and outputs moved back."""
+        return next(self.parameters()).device
+
     def step(self, u: torch.Tensor, return_attention: bool = False
              ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
-        """Next state ``(B, *grid)`` and, if asked, every layer's attention ``(B, H, N, N)``."""
+        """Next state ``(B, *grid)`` (on ``u``'s device and dtype) and, if asked, every
+        layer's attention ``(B, H, N, N)`` (on the model's device)."""
         batch, grid = u.shape[0], u.shape[1:]
-        x = u.to(self.dtype)
+        x = u.to(device=self.device, dtype=self.dtype)
         out = self.net(x.reshape(batch, -1, 1), self.layout, return_attention=return_attention)
         new = out.prediction.reshape(batch, *grid)  # (B, *grid)
         if self.residual:
@@ -205,10 +227,17 @@ class RecipeModel(FieldModel):
         if self.conservative:
             axes = tuple(range(1, x.ndim))
             new = new - (new - x).mean(axes, keepdim=True)
-        return new.to(u.dtype), out.attention
+        return new.to(device=u.device, dtype=u.dtype), out.attention
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         return self.step(u)[0]
+
+    def attention(self, u: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Every layer's attention ``(B, H, N, N)`` for the fields ``u`` ``(B, *grid)``, on
+        the CPU."""
+        with torch.no_grad():
+            attention = self.step(u, return_attention=True)[1]
+        return tuple(a.cpu() for a in attention)
 
 
 def _forward(model: RecipeModel, u: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
@@ -242,7 +271,7 @@ def _box_locality(attention: Sequence[torch.Tensor], layout: Any, radius: float
                   ) -> torch.Tensor:
     """Locality penalty with the Chebyshev distance ``max_i |o_i|`` (cells) instead of the
     Euclidean one: ``sum_k A[q, k] max(d - r, 0)``, mean over layers, samples, heads, queries."""
-    box = torch.as_tensor(layout.offsets()).abs().amax(-1).to(attention[0].dtype)  # (N, N)
+    box = torch.as_tensor(layout.offsets()).abs().amax(-1).to(attention[0])  # (N, N)
     excess = (box - radius).clamp_min(0.0)
     return sum((a * excess).sum(-1).mean() for a in attention) / len(attention)
 
@@ -277,11 +306,15 @@ def train_recipe(model: FieldModel, recipe: Recipe, inputs: np.ndarray, targets:
             raise ValueError(msg)
         mask = support_mask(model.layout, fd_stencil)
     torch.manual_seed(seed)
-    x = torch.as_tensor(inputs, dtype=model.dtype)
-    y = torch.as_tensor(targets, dtype=model.dtype)
+    device = next(model.parameters()).device
+    if mask is not None:
+        mask = mask.to(device)
+    x = torch.as_tensor(inputs, dtype=model.dtype, device=device)
+    y = torch.as_tensor(targets, dtype=model.dtype, device=device)
     axes = tuple(range(1, inputs.ndim))
     scale = torch.as_tensor(np.mean((targets - inputs) ** 2, axis=axes if recipe.mixed_data
-                                    else None), dtype=model.dtype).clamp_min(1e-12)
+                                    else None), dtype=model.dtype,
+                            device=device).clamp_min(1e-12)
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, recipe.steps)
              if recipe.lr_schedule else None)

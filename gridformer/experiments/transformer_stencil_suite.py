@@ -12,8 +12,11 @@ Each seed trains the :data:`~gridformer.experiments.transformer_stencil.RECIPE` 
 equation, then every variant of ``settings["ablation"]``: ``"none"`` (every ingredient off:
 the plain model) and ``"no_<ingredient>"`` (the recipe without one ingredient). Metric keys:
 ``<equation>_<metric>`` for the recipe and ``ablation_<variant>_<equation>_<metric>`` for the
-variants; :func:`ablation_table` turns a result into a list of rows. It always runs on the CPU
-(a few thousand full-batch Adam steps on a 16 x 16 grid), whatever ``--device``.
+variants; :func:`ablation_table` turns a result into a list of rows. Models train on the
+run's device (``--device``; the documented numbers are CPU runs: a few thousand full-batch
+Adam steps on a 16 x 16 grid); the FD data and the metrics are computed on the CPU. The grid
+is a setting (``overrides={"grid": [32, 32]}``); ``benchmarks/gpu_stencil_check.py`` runs the
+recipe at 32 x 32 on CUDA.
 """
 
 from __future__ import annotations
@@ -38,9 +41,9 @@ _PARAMS = {"heat": {"diffusivity": (0.6, 0.3)}, "advection": {"velocity": (0.5, 
 QUICK = {"equations": ["heat"], "grid": [16, 16], "dt": 0.4, "n_train": 8, "n_test": 4,
          "rollout_steps": 100, "steps": 1000, "ablation": []}
 FULL = {**QUICK, "equations": ["heat", "advection"], "steps": 2000,
-        "ablation": ["none", "no_support_init", "no_mixed_data", "no_no_norm", "no_residual",
-                     "no_zero_head", "no_conservative", "no_locality_init",
-                     "no_distance_bias", "no_lr_schedule"]}
+        "ablation": ["none", "no_support_init", "no_linear_init", "no_mixed_data",
+                     "no_no_norm", "no_residual", "no_zero_head", "no_conservative",
+                     "no_locality_init", "no_distance_bias", "no_lr_schedule"]}
 
 
 def variant_recipe(variant: str, steps: int) -> Any:
@@ -60,8 +63,8 @@ def variant_recipe(variant: str, steps: int) -> Any:
     return recipe.without(name)
 
 
-def _one(equation: str, variant: str, seed: int, settings: Mapping[str, Any]
-         ) -> tuple[dict[str, float], Any]:
+def _one(equation: str, variant: str, seed: int, settings: Mapping[str, Any],
+         device: Any = "cpu") -> tuple[dict[str, float], Any]:
     from gridformer import solvers
     from gridformer.experiments.stencil_data import fd_trajectory, random_fields
     from gridformer.experiments.transformer_stencil import (
@@ -81,7 +84,7 @@ def _one(equation: str, variant: str, seed: int, settings: Mapping[str, Any]
                               spacing=spacing, params=params)
     fd = solvers.update_stencil(equation, dt=dt, spacing=spacing, **params).reset_coords(
         drop=True)
-    model = build_recipe_model(recipe, grid, seed=seed, fd_stencil=fd)
+    model = build_recipe_model(recipe, grid, seed=seed, fd_stencil=fd).to(device)
     fit = train_recipe(model, recipe, inputs, targets, seed=seed, fd_stencil=fd)
     metrics = stencil_metrics(model, fd, test, reference, seed=seed)
     metrics["train_loss"] = fit["loss"]
@@ -102,11 +105,11 @@ def run(seed: int, settings: Mapping[str, Any], device: Any) -> SeedRun:
     metrics: dict[str, float] = {}
     models = {}
     for equation in settings["equations"]:
-        values, models[equation] = _one(equation, "recipe", seed, settings)
+        values, models[equation] = _one(equation, "recipe", seed, settings, device)
         metrics.update({f"{equation}_{k}": v for k, v in values.items()})
     for variant in settings["ablation"]:
         for equation in settings["equations"]:
-            values, _ = _one(equation, variant, seed, settings)
+            values, _ = _one(equation, variant, seed, settings, device)
             metrics.update({f"ablation_{variant}_{equation}_{k}": v for k, v in values.items()})
     return SeedRun(metrics, {"models": models})
 

@@ -118,6 +118,31 @@ def test_locality_init_and_conservative_step():
     assert torch.allclose(new.mean((1, 2)), u.mean((1, 2)), atol=1e-6)
 
 
+def test_linear_init_starts_affine_in_u_and_stays_learnable():
+    rng = np.random.default_rng(0)
+    u1, u2 = (torch.as_tensor(rng.normal(size=(2, *GRID)), dtype=torch.float32)
+              for _ in range(2))
+
+    def affine_defect(recipe) -> float:
+        model = build_recipe_model(recipe, GRID, seed=0, fd_stencil=HEAT)
+        with torch.no_grad():
+            model.net.head.weight.normal_()  # a non-zero head: the increment is visible
+            zero = torch.zeros_like(u1)
+            g = [model(u) - u for u in (u1 + u2, u1, u2, zero)]  # increments
+        return float((g[0] - g[1] - g[2] + g[3]).abs().max() / g[1].abs().max())
+
+    # g(u1 + u2) = g(u1) + g(u2) - g(0) holds for an affine map only
+    assert affine_defect(RECIPE) < 1e-5
+    assert affine_defect(RECIPE.without("linear_init")) > 1e-3
+    model = build_recipe_model(dataclasses.replace(RECIPE, steps=3), GRID, seed=0,
+                               fd_stencil=HEAT)
+    queries = [b.attn.q.weight for b in model.net.blocks]
+    assert all(float(q.detach().abs().max()) == 0.0 for q in queries)
+    u = rng.normal(size=(2, *GRID))
+    train_recipe(model, dataclasses.replace(RECIPE, steps=3), u, 0.9 * u + 0.1 * u.mean())
+    assert all(float(q.detach().abs().max()) > 0.0 for q in queries)  # the content term can grow
+
+
 # ---------------------------------------------------------------- the experiment
 def test_tiny_run_keys_ablation_rows_and_verdict():
     result = run_experiment(get_experiment("transformer-stencil"), mode="quick", seeds=[0],
