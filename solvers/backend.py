@@ -306,6 +306,9 @@ def _linear_step(prepared: list[tuple[int, int, float]], ghosts: tuple[int, int]
             acc = acc + prev[:, gy:gy + ny, gx:gx + nx] * beta
         dst[:, gy:gy + ny, gx:gx + nx] = acc
 
+    # a code object of its own: torch caches compiled code per code object, with a limit on
+    # recompiles (8), which one shared code object reaches after a few stencils and shapes
+    step.__code__ = step.__code__.replace(co_name=f"linear_step_{len(_COMPILED)}")
     return step
 
 

@@ -105,6 +105,7 @@ def test_compiled_torch_steps_match_numba(rng, monkeypatch):
     if not (shutil.which("g++") or shutil.which("c++")):
         pytest.skip("torch.compile on the CPU needs a C++ compiler")
 
+    import torch
     from gridformer.solvers import backend
 
     built = []
@@ -117,6 +118,9 @@ def test_compiled_torch_steps_match_numba(rng, monkeypatch):
     monkeypatch.setattr(backend, "_linear_step", spy)
     monkeypatch.setattr(backend, "_COMPILED", {})
     monkeypatch.setenv("GRIDFORMER_SOLVER_COMPILE", "1")
+    # one compile per code object: each stencil must get its own (a shared one hit torch's
+    # recompile limit on the GPU after a few stencils, and fell back to eager steps)
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
     u0 = _state(rng)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # a failed compile would warn
