@@ -120,9 +120,8 @@ def test_compiled_torch_steps_match_numba(rng, monkeypatch):
     monkeypatch.setenv("GRIDFORMER_SOLVER_COMPILE", "1")
     # one compile per code object: each stencil must get its own (a shared one hit torch's
     # recompile limit on the GPU after a few stencils, and fell back to eager steps)
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
     u0 = _state(rng)
-    with warnings.catch_warnings():
+    with torch._dynamo.config.patch(recompile_limit=1), warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # a failed compile would warn
         for equation, params, bc in (CASES[0], CASES[1], CASES[4]):  # heat, advection, wave
             reference = solve(equation, u0, steps=6, bc=bc, **params)
