@@ -70,6 +70,10 @@ class NumbaBackend:
     def to_numpy(self, buf: np.ndarray) -> np.ndarray:
         return np.asarray(buf)
 
+    def copy_to_host(self, view: np.ndarray, out: np.ndarray) -> None:
+        """Copy ``view`` ``(S, Y, X)`` into ``out``."""
+        np.copyto(out, view)
+
     def prepare(self, stencil: Stencil) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         dys, dxs = kernels.offsets_for_kernel(stencil.offsets)
         return dys, dxs, np.ascontiguousarray(stencil.weights)
@@ -185,6 +189,24 @@ class ArrayBackend:
 
     def to_numpy(self, buf: Any) -> np.ndarray:
         return buf.detach().cpu().numpy() if self.is_torch else np.asarray(buf)
+
+    def copy_to_host(self, view: Array, out: np.ndarray) -> None:
+        """Copy ``view`` ``(S, Y, X)`` into the host array ``out``.
+
+        From a GPU through a page-locked staging buffer kept per shape: ``.cpu()`` copies into
+        pageable memory, measured at ~0.7 GB/s for a 134 MB frame on an H100 machine (most of
+        a 200-step solve), where a pinned copy runs at the link's speed.
+        """
+        if not (self.is_torch and view.is_cuda):
+            out[...] = self.to_numpy(view)
+            return
+        key = ("pinned", *view.shape)
+        staging = self._scratch.get(key)
+        if staging is None:
+            staging = self._scratch.setdefault(key, self.xp.empty(
+                tuple(view.shape), dtype=view.dtype, pin_memory=True))
+        staging.copy_(view)
+        np.copyto(out, staging.numpy())
 
     def prepare(self, stencil: Stencil) -> list[tuple[int, int, float]]:
         offsets = stencil.offsets if stencil.ndim == 2 else np.column_stack(
