@@ -12,7 +12,7 @@
   8 x 256 x 256: gridformer's numba path vs the same solve with plain numpy array expressions.
 
 With ``device="cuda"`` the batch case runs on the GPU (torch, float64) against a device copy,
-and again with 512 x 512 fields.
+and again with 512 x 512 fields, with compiled steps (the CUDA default) and eager ones.
 
 Run alone, it compares the backends side by side (numba, numpy, torch on CPU) and prints JSON.
 After ``make demo`` and ``source .venv/bin/activate``::
@@ -25,9 +25,13 @@ The first numba call compiles its kernels; a warm-up solve runs before timing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import statistics
 import sys
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 try:
@@ -116,16 +120,23 @@ def _copy_kernel():
 
 
 def _batch_vs_bandwidth(quick: bool, repeats: int, device: str, n: int = 128,
-                        steps: int = 1000) -> dict[str, Any]:
-    """64 x n x n heat against a streaming copy of the same buffer bytes."""
+                        steps: int = 1000, marginal: bool = False) -> dict[str, Any]:
+    """64 x n x n heat against a streaming copy of the same buffer bytes.
+
+    ``marginal``: the time per step is that of a ``2 steps`` solve minus a ``steps`` solve
+    (best against best, median against median), leaving out what every solve pays once: on
+    a GPU, the upload of the initial state and the download of the saved one.
+    """
     samples = 64
     steps = steps // 10 if quick else steps
     u0 = np.random.default_rng(1).standard_normal((samples, n, n))
     shape = (samples, n + 2, n + 2)  # the solver's buffers, ghost cells included
 
-    def ours() -> xr.Dataset:
-        return solvers.solve("heat", u0, steps=steps, dt=0.2, spacing=1.0, save_every=steps,
-                             device=device, diffusivity=1.0)
+    def solve_steps(k: int) -> Callable[[], xr.Dataset]:
+        return lambda: solvers.solve("heat", u0, steps=k, dt=0.2, spacing=1.0, save_every=k,
+                                     device=device, diffusivity=1.0)
+
+    ours = solve_steps(steps)
 
     if device == "cpu":
         src, dst = np.random.default_rng(2).standard_normal((2, *shape))
@@ -157,13 +168,17 @@ def _batch_vs_bandwidth(quick: bool, repeats: int, device: str, n: int = 128,
         peer_name = "torch device copy"
         peer_times = time_calls(device_copy, repeats * 5)
         mine = time_calls(ours, repeats)
+        if marginal:
+            twice = time_calls(solve_steps(2 * steps), repeats)
+            mine = [min(twice) - min(mine), statistics.median(twice) - statistics.median(mine)]
         copies = {peer_name: peer_times}
     nbytes = 8 * int(np.prod(shape))
     # the bound in cell updates per second: copy bytes per second / 16 bytes per update;
     # both sides as seconds per million cell updates, so that row() turns them into rates
     per_update_bound = [s / (2 * nbytes / 16 / MEGA) for s in peer_times]
     per_update = [s / (samples * n * n * steps / MEGA) for s in mine]
-    result = row(f"heat batch 64x{n}x{n} float64 ({device}) vs memory-bandwidth bound",
+    what = ", per step (2N-step minus N-step solve)" if marginal else ""
+    result = row(f"heat batch 64x{n}x{n} float64 ({device}) vs memory-bandwidth bound{what}",
                  ours=per_update, peer=f"bandwidth bound ({peer_name} of the same "
                  f"{nbytes / 2**20:.1f} MiB, read + write)", theirs=per_update_bound,
                  work=1.0, units="M cell-updates/s", target=0.5, steps=steps)
@@ -206,6 +221,20 @@ def _other_equations(quick: bool, repeats: int) -> list[dict[str, Any]]:
     return results
 
 
+@contextlib.contextmanager
+def _solver_compile(flag: str) -> Iterator[None]:
+    """``GRIDFORMER_SOLVER_COMPILE=flag`` inside the block."""
+    before = os.environ.get("GRIDFORMER_SOLVER_COMPILE")
+    os.environ["GRIDFORMER_SOLVER_COMPILE"] = flag
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["GRIDFORMER_SOLVER_COMPILE"]
+        else:
+            os.environ["GRIDFORMER_SOLVER_COMPILE"] = before
+
+
 def run(*, quick: bool = False, device: str = "cpu") -> dict[str, Any]:
     """All solver cases (see the module docstring); ``quick`` shortens every run."""
     repeats = 3 if quick else 5
@@ -216,7 +245,16 @@ def run(*, quick: bool = False, device: str = "cpu") -> dict[str, Any]:
     if device == "cpu":
         results.extend(_other_equations(quick, repeats))
     else:  # larger fields: the per-step kernel launches weigh less
-        results.append(_batch_vs_bandwidth(quick, repeats, device, n=512, steps=200))
+        results.append(_batch_vs_bandwidth(quick, repeats, device, n=512, steps=200,
+                                           marginal=True))
+        with _solver_compile("0"):  # the same without torch.compile: what it gains
+            eager = _batch_vs_bandwidth(quick, repeats, device, n=512, steps=200,
+                                        marginal=True)
+        eager["case"] += ", eager torch steps (GRIDFORMER_SOLVER_COMPILE=0)"
+        results.append(eager)
+        whole = _batch_vs_bandwidth(quick, repeats, device, n=512, steps=200)
+        whole["case"] += ", whole solve (upload, 200 steps, download of the saved state)"
+        results.append(whole)
     return {"name": "solvers", "results": results,
             "settings": {"quick": quick, "repeats": repeats, "device": device,
                          "dtype": "float64"}}

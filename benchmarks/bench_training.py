@@ -13,6 +13,10 @@ and for ``position="none"`` (no mask: the same fused kernel as the peer):
 * the step with ``return_attention=True`` (explicit softmax, the weights every analysis needs)
   vs the fused step (target: <= 1.5x).
 
+On the CPU the four rows run again in a fresh process after
+:func:`gridformer.training.tune_cpu_malloc` (glibc keeps freed ``N x N`` buffers for reuse, as
+``gridformer train`` sets it on the CPU), both sides alike; their cases end in "malloc tuned".
+
 On CUDA (``device="cuda"``) both run under bf16 autocast with a batch of 32, and the rows add
 the achieved TFLOP/s (model FLOPs: 3x the forward matmuls and attention products).
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -33,9 +38,9 @@ from torch import nn
 from gridformer import GridFormer, GridFormerConfig, TokenLayout
 
 if __package__:
-    from benchmarks._common import compare, row, write_json
+    from benchmarks._common import compare, row, skipped_row, write_json
 else:  # python benchmarks/bench_training.py
-    from _common import compare, row, write_json  # type: ignore[no-redef]
+    from _common import compare, row, skipped_row, write_json  # type: ignore[no-redef]
 
 GRID, FEATURES, DIM, DEPTH, HEADS = (32, 32), 16, 128, 4, 4
 
@@ -81,14 +86,16 @@ def step_flops(batch: int, n: int = GRID[0] * GRID[1], dim: int = DIM, depth: in
     return 3.0 * depth * per_layer
 
 
-def _pair_rows(position: str, batch: int, repeats: int, device: str) -> list[dict[str, Any]]:
+def _pair_rows(position: str, batch: int, repeats: int, device: str,
+               kernel: str = "auto") -> list[dict[str, Any]]:
     """The two comparisons for one position mode: fused vs the peer, explicit vs fused."""
     torch.manual_seed(0)
     layout = TokenLayout.for_grid(GRID, patch_size=1, periodic=True)
     tokens = torch.randn(batch, GRID[0] * GRID[1], FEATURES, device=device)
     target = torch.randn_like(tokens)
     config = GridFormerConfig(in_features=FEATURES, out_features=FEATURES, dim=DIM, depth=DEPTH,
-                              heads=HEADS, mlp_ratio=4.0, position=position)
+                              heads=HEADS, mlp_ratio=4.0, position=position,
+                              attention_kernel=kernel)
     model = GridFormer(config).to(device)
     peer = _Encoder().to(device)
     fused = _step(model, lambda: model(tokens, layout).prediction, target, device)
@@ -103,15 +110,16 @@ def _pair_rows(position: str, batch: int, repeats: int, device: str) -> list[dic
     def ms(seconds: list[float]) -> list[float]:
         return [1e3 * s for s in seconds]
 
-    extra = {"batch": batch, "position": position}
+    extra = {"batch": batch, "position": position, "attention_kernel": kernel}
+    label = position if kernel == "auto" else f"{position}, attention_kernel={kernel}"
     ours, theirs = compare(fused, encoder, repeats)
-    first = row(f"training step, position={position} (fused attention) vs "
+    first = row(f"training step, position={label} (fused attention) vs "
                 "nn.TransformerEncoder", ours=ms(ours), peer="torch.nn.TransformerEncoder",
                 theirs=ms(theirs), work=0, units="ms per step", target=1.1,
                 higher_is_better=False, achieved_TFLOP_per_s=tflops(ours),
                 peer_TFLOP_per_s=tflops(theirs), **extra)
     with_maps, plain = compare(explicit, fused, repeats)
-    second = row(f"training step, position={position}, return_attention=True vs the fused "
+    second = row(f"training step, position={label}, return_attention=True vs the fused "
                  "step", ours=ms(with_maps), peer="GridFormer fused step", theirs=ms(plain),
                  work=0, units="ms per step", target=1.5, higher_is_better=False,
                  achieved_TFLOP_per_s=tflops(with_maps), peer_TFLOP_per_s=tflops(plain),
@@ -125,6 +133,15 @@ def run(*, quick: bool = False, device: str = "cpu") -> dict[str, Any]:
     repeats = 2 if quick else 5
     results = [*_pair_rows("relative", batch, repeats, device),
                *_pair_rows("none", batch, repeats, device)]
+    if device == "cpu":
+        results += _tuned_malloc_rows(quick)
+    if device.startswith("cuda"):  # the bias inside FlexAttention's compiled kernel
+        try:
+            results += _pair_rows("relative", batch, repeats, device, kernel="flex")
+        except Exception as error:  # report it and keep the other rows
+            results.append(skipped_row("training step, position=relative, "
+                                       "attention_kernel=flex", "torch.nn.TransformerEncoder",
+                                       f"{type(error).__name__}: {str(error)[:300]}"))
     return {"name": "training", "results": results,
             "settings": {"quick": quick, "repeats": repeats, "device": device, "batch": batch,
                          "tokens": GRID[0] * GRID[1], "dim": DIM, "depth": DEPTH,
@@ -134,13 +151,46 @@ def run(*, quick: bool = False, device: str = "cpu") -> dict[str, Any]:
                          "autocast": "bf16" if device.startswith("cuda") else None}}
 
 
+def _tuned_malloc_rows(quick: bool) -> list[dict[str, Any]]:
+    """The CPU rows in a fresh process with glibc's malloc tuned (it cannot be undone here)."""
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "tuned.json")
+        command = [sys.executable, "-m", "benchmarks.bench_training", "--tuned-malloc",
+                   "--json", out, *(["--quick"] if quick else [])]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        if done.returncode != 0:
+            return [skipped_row("training steps, malloc tuned", "torch.nn.TransformerEncoder",
+                                done.stderr.strip()[-300:])]
+        with open(out) as file:
+            return json.load(file)["results"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--device", default="cpu", help="'cpu' or 'cuda'")
     parser.add_argument("--json", metavar="PATH", default="-", help="output file ('-' = stdout)")
+    parser.add_argument("--tuned-malloc", action="store_true",
+                        help="only the CPU rows, after gridformer.training.tune_cpu_malloc()")
     args = parser.parse_args()
-    write_json(run(quick=args.quick, device=args.device), args.json)
+    if not args.tuned_malloc:
+        write_json(run(quick=args.quick, device=args.device), args.json)
+        return
+    from gridformer.training import tune_cpu_malloc
+
+    os.environ["GRIDFORMER_CPU_MALLOC"] = "1"
+    applied = tune_cpu_malloc()
+    repeats = 2 if args.quick else 5
+    rows = [*_pair_rows("relative", 1, repeats, "cpu"), *_pair_rows("none", 1, repeats, "cpu")]
+    for result in rows:
+        result["case"] += ", malloc tuned"
+        result["malloc"] = applied
+    write_json({"name": "training", "results": rows}, args.json)
 
 
 if __name__ == "__main__":

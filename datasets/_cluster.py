@@ -7,7 +7,9 @@ given (``--scheduler ADDRESS`` on the command line), dask's local threaded sched
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dask
@@ -84,9 +86,19 @@ def worker_memory_available(client: Any) -> tuple[int, int] | None:
 
 @contextlib.contextmanager
 def on_scheduler(client: Any) -> Iterator[None]:
-    """Run the dask computations in the block on ``client`` (None: the local scheduler)."""
+    """Run the dask computations in the block on ``client`` (None: the local scheduler).
+
+    On the local scheduler the block gets its own thread pool, and leaving the block waits for
+    its running tasks: dask raises a task's error at once while the other threads go on, so a
+    caller that removes a half-written output after an error would race with them.
+    """
     if client is None:
-        yield
+        pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="gridformer-dask")
+        try:
+            with dask.config.set(pool=pool):
+                yield
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         return
     with dask.config.set(scheduler=client):
         yield

@@ -362,7 +362,9 @@ def write_token_store(
             out.attrs[STORE_ATTR] = _meta(settings, stats, layout)
             encoding = {"tokens": {"chunks": (store, layout.n_tokens, out.sizes["feature"]),
                                    "compressors": None},  # float tokens barely compress
-                        "valid": {"chunks": (store, layout.n_tokens)}}
+                        # 1 byte per token and step (1/(4F) of the tokens); read whole by
+                        # each dataset: uncompressed, its chunk files are read directly
+                        "valid": {"chunks": (store, layout.n_tokens), "compressors": None}}
             if "weight" in out:
                 encoding["weight"] = {"chunks": (store, layout.n_tokens)}
             out.to_zarr(tmp, mode="w-", encoding=encoding, consolidated=False)

@@ -33,6 +33,15 @@ def _subset(store: TokenStore, names: str | Sequence[str] | None, what: str) -> 
     return names
 
 
+class _StepViews:
+    """Per-step tensor views of a cached block (the block's bytes are counted once)."""
+
+    __slots__ = ("steps",)
+
+    def __init__(self, steps: tuple[torch.Tensor, ...]) -> None:
+        self.steps = steps
+
+
 class TokenStoreDataset(Dataset):
     """Pairs (``window`` input steps -> the step ``lead`` after the window) from a token store.
 
@@ -162,14 +171,19 @@ class TokenStoreDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         return tuple(t.clone() for t in self.__getitems__([index])[0])  # never the cache
 
+    def _step_views(self, b: int, name: str) -> tuple[torch.Tensor, ...]:
+        """Each step of cached block ``b``'s ``name`` as a tensor view, made once per load."""
+        block = self.cache.get(b, self._load)
+        views = block.get(("views", name))
+        if views is None:  # a _StepViews: not counted again by the cache's byte budget
+            views = block[("views", name)] = _StepViews(torch.from_numpy(block[name]).unbind(0))
+        return views.steps
+
     def _views(self, steps: np.ndarray, name: str) -> list[torch.Tensor]:
         """Stored ``name`` at each of ``steps`` ``(B,)``: views of the cached blocks."""
-        where = np.searchsorted(self.edges, steps, side="right") - 1
-        out = []
-        for b, step in zip(where.tolist(), steps.tolist(), strict=True):
-            block = self.cache.get(b, self._load)[name]
-            out.append(torch.from_numpy(block[step - self._edges[b]]))  # (N, F) or (N,)
-        return out
+        where = (np.searchsorted(self.edges, steps, side="right") - 1).tolist()
+        return [self._step_views(b, name)[step - self._edges[b]]  # (N, F) or (N,)
+                for b, step in zip(where, steps.tolist(), strict=True)]
 
     def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, ...]]:
         """Items ``indices`` (``DataLoader`` fetches whole batches so).

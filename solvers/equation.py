@@ -60,9 +60,11 @@ class Integrator:
 
     def interior(self, buf: Any) -> np.ndarray:
         """The interior ``(S, Y, X)`` of ``buf`` as a numpy array (a view on CPU, no copy)."""
+        return self.backend.to_numpy(self._interior_view(buf))
+
+    def _interior_view(self, buf: Any) -> Any:
         gy, gx = self.ghosts
-        view = buf[:, gy:buf.shape[1] - gy, gx:buf.shape[2] - gx]
-        return self.backend.to_numpy(view)
+        return buf[:, gy:buf.shape[1] - gy, gx:buf.shape[2] - gx]  # (S, Y, X) backend view
 
     def current(self) -> dict[str, Any]:
         """Backend buffers of the current state by field name."""
@@ -78,7 +80,7 @@ class Integrator:
     def save(self, frames: dict[str, np.ndarray], index: int) -> None:
         """Copy the current fields into ``frames[name][index]`` (``(S, Y, X)`` slots)."""
         for name, buf in self.current().items():
-            frames[name][index] = self.interior(buf)
+            self.backend.copy_to_host(self._interior_view(buf), frames[name][index])
 
     def nonfinite(self) -> bool:
         """True if any current field holds NaN or inf."""

@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from gridformer._io import write_json
-    from gridformer.training import fit
+    from gridformer.training import fit, resolve_device, tune_cpu_malloc
     from gridformer.training.checkpoint import model_config
     from gridformer.training.data import load_pairs
 
@@ -127,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
         msg = f"--out={str(out)!r} must be a folder, but {str(blocking)!r} is a file"
         raise UsageError(msg)
     pairs = load_pairs(dict(config["data"]))
+    malloc = None
+    if resolve_device(training.get("device", "auto")).type == "cpu":
+        malloc = tune_cpu_malloc()  # reuse freed attention buffers (GRIDFORMER_CPU_MALLOC=0: off)
     torch.manual_seed(int(training.get("seed", 0)))  # model initialisation
     model = build_model(dict(config.get("model") or {}), features=pairs.source["features"],
                         layout=pairs.layout)
@@ -148,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         "model": model_config(model),
         "checkpoint": str(out / "checkpoint.pt"),
         "history": str(out / "history.json"),
+        "cpu_malloc": malloc,
     }
     write_result(args.json, command="train", config=config, metrics=metrics, started=started)
     loss = metrics["final_train_loss"]

@@ -8,8 +8,13 @@ is the MSE of the step divided by the mean square increment (1 = "no change", 0 
 
 Models (:mod:`gridformer.experiments.pde_models`: three standard-GridFormer variants, the
 attention-stencil model, FNO, U-Net, LocalCNN; ``persistence`` ``u(t + dt) = u(t)`` as the
-untrained reference) each get the same data, optimizer steps and batch size, each with its own
-recipe; the CPU and wall seconds of each training are reported.
+untrained reference) each get the same data and the same budget of pair evaluations
+(``steps * batch_size`` forward and backward passes of one training pair), each with its own
+recipe: the minibatch models take ``steps`` optimizer steps of ``batch_size`` pairs; the
+attention stencil, as ``gridformer stencil`` fits it, L-BFGS (after a quarter of the steps with
+Adam) on a fixed subset of the pairs (:func:`~gridformer.experiments.pde_models.train_stepper`).
+The optimizer steps, evaluations, pair evaluations, CPU and wall seconds of each training are
+reported.
 
 Scaling to the CPU budget: PDEBench trains 500 epochs on 9,000 trajectories of 1024 cells with
 201 frames. ``--full`` (sized to finish 5 tasks x 7 models x 3 seeds in about 40 CPU minutes on
@@ -26,7 +31,9 @@ exceeds 1; the rollout length if never), ``rollout_high_fraction`` (at the last 
 the fraction of the prediction's energy in the upper half of the wavenumbers; the truth's is
 ``<task>/truth_high_fraction``: a model far above it grows spurious small scales, the usual way
 a learned stepper blows up),
-``train_seconds``, ``train_cpu_seconds``, ``train_steps`` and ``train_loss``.
+``train_seconds``, ``train_cpu_seconds``, ``train_steps``, ``train_evaluations``,
+``train_pair_evaluations`` and ``train_loss`` (``stencil`` also ``lbfgs_steps``,
+``lbfgs_evaluations``, ``lbfgs_pairs``).
 """
 
 from __future__ import annotations

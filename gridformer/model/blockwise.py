@@ -222,11 +222,14 @@ def blockwise_weights(logits: LayerLogits, v: Tensor, *, dropout_p: float = 0.0
                       ) -> tuple[Tensor, Tensor]:
     """Output ``(B, H, N', hdv)`` and full weights ``(B, H, N', N')``, block by block."""
     B, H, N, _ = v.shape
-    weights = v.new_empty(B, H, N, N)  # (B, H, N', N')
+    weights = None
     for positions, block in logits.blocks():
-        weights.index_copy_(2, positions, torch.softmax(logits.logits(positions, block), -1))
+        rows = torch.softmax(logits.logits(positions, block), -1)  # (B, H, R, N')
+        if weights is None:  # the softmax's dtype: float32 under CUDA autocast, bf16 v or not
+            weights = rows.new_empty(B, H, N, N)  # (B, H, N', N')
+        weights.index_copy_(2, positions, rows)
     dropped = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
-    return dropped @ v, weights
+    return dropped.to(v.dtype) @ v, weights  # (B, H, N', hdv); the maps keep their dtype
 
 
 def attention_product(logits: LayerLogits, r: Tensor, heads: list[int] | None = None

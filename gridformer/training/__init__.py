@@ -9,6 +9,7 @@ checkpoints, and ``load_model`` to use a trained model on new data.
     forecast = load_model("ckpt.pt").predict(ds)       # xr.Dataset in, xr.Dataset out
 """
 
+from gridformer.training.allocator import tune_cpu_malloc
 from gridformer.training.checkpoint import (
     load_checkpoint,
     model_config,
@@ -52,5 +53,6 @@ __all__ = [
     "mse",
     "resolve_device",
     "save_checkpoint",
+    "tune_cpu_malloc",
     "warmup_cosine",
 ]

@@ -207,3 +207,20 @@ def test_flex_refuses_terms_and_dropout_it_cannot_compute():
         dataclasses.replace(TINY, attention_kernel="sparse")
     with pytest.raises(ValueError, match=r"attention_chunk=-1 must be an integer >= 0"):
         dataclasses.replace(TINY, attention_chunk=-1)
+
+
+def test_full_maps_take_the_softmax_dtype(monkeypatch):
+    """Under CUDA autocast the softmax returns float32 for bf16 values: the chunked kernel's
+    full maps must hold float32 then (they were allocated like ``v`` and failed to fill)."""
+    layout = LAYOUTS["lat-lon"]()
+    model = GridFormer(dataclasses.replace(TINY, in_features=D, out_features=D,
+                                           position="relative", attention_kernel="chunked",
+                                           attention_chunk=5)).eval()
+    x = torch.randn(B, layout.n_tokens, D)
+    want = model(x, layout, return_attention=True).attention
+    real = torch.softmax
+    monkeypatch.setattr(blockwise.torch, "softmax", lambda t, dim: real(t.double(), dim))
+    got = model(x, layout, return_attention=True).attention
+    assert [a.dtype for a in got] == [torch.float64] * len(want)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a.float(), b, rtol=1e-5, atol=1e-6)

@@ -94,3 +94,74 @@ def test_auto_device_and_per_axis_numbers(rng):
     ds = solve("heat", u0, steps=2, dt=0.01, diffusivity=(0.5, 1.0), device="auto")
     assert ds.attrs["backend"] in {"numba", "torch:cuda"}
     np.testing.assert_allclose(ds.attrs["diffusion_numbers"], [0.02, 0.04])
+
+
+@pytest.mark.slow
+def test_compiled_torch_steps_match_numba(rng, monkeypatch):
+    """GRIDFORMER_SOLVER_COMPILE=1 compiles the linear step (as on CUDA): same numbers."""
+    import shutil
+    import warnings
+
+    if not (shutil.which("g++") or shutil.which("c++")):
+        pytest.skip("torch.compile on the CPU needs a C++ compiler")
+
+    import torch
+    from gridformer.solvers import backend
+
+    built = []
+
+    def spy(prepared, ghosts, beta):
+        built.append(beta)
+        return real(prepared, ghosts, beta)
+
+    real = backend._linear_step
+    monkeypatch.setattr(backend, "_linear_step", spy)
+    monkeypatch.setattr(backend, "_COMPILED", {})
+    monkeypatch.setenv("GRIDFORMER_SOLVER_COMPILE", "1")
+    # one compile per code object: each stencil must get its own (a shared one hit torch's
+    # recompile limit on the GPU after a few stencils, and fell back to eager steps)
+    u0 = _state(rng)
+    with torch._dynamo.config.patch(recompile_limit=1), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a failed compile would warn
+        for equation, params, bc in (CASES[0], CASES[1], CASES[4]):  # heat, advection, wave
+            reference = solve(equation, u0, steps=6, bc=bc, **params)
+            other = solve(equation, u0, steps=6, bc=bc, device="torch-cpu", **params)
+            np.testing.assert_allclose(other.u.values, reference.u.values, rtol=1e-12,
+                                       atol=1e-13)
+    assert len(built) >= 3  # compiled steps were built (wave: its first step and the rest)
+    assert any(beta != 0.0 for beta in built)  # the wave's two-level step
+
+
+def test_solver_compile_setting_is_checked(monkeypatch):
+    from gridformer.solvers.backend import compile_default
+
+    monkeypatch.setenv("GRIDFORMER_SOLVER_COMPILE", "yes")
+    with pytest.raises(ValueError, match=r"GRIDFORMER_SOLVER_COMPILE='yes' must be 1 \(compile\), "
+                                         r"0 \(eager\) or unset"):
+        compile_default("cuda")
+    monkeypatch.setenv("GRIDFORMER_SOLVER_COMPILE", "0")
+    assert compile_default("cuda") is False
+    monkeypatch.delenv("GRIDFORMER_SOLVER_COMPILE")
+    assert compile_default("cuda:1") is True
+    assert compile_default("cpu") is False
+
+
+def test_a_failed_compile_warns_and_steps_eagerly(rng, monkeypatch):
+    import torch
+
+    def broken_compile(fn, **_kwargs):
+        def run(*_args):
+            raise RuntimeError("no Triton here")
+        return run
+
+    from gridformer.solvers import backend
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    monkeypatch.setattr(backend, "_COMPILED", {})
+    monkeypatch.setenv("GRIDFORMER_SOLVER_COMPILE", "1")
+    u0 = _state(rng)
+    reference = solve("heat", u0, steps=6, diffusivity=(0.4, 0.2))
+    with pytest.warns(RuntimeWarning, match=r"torch.compile of the solver step failed on cpu "
+                                            r"\(RuntimeError: no Triton here\); stepping eagerly"):
+        other = solve("heat", u0, steps=6, diffusivity=(0.4, 0.2), device="torch-cpu")
+    np.testing.assert_allclose(other.u.values, reference.u.values, rtol=1e-12, atol=1e-13)

@@ -1,0 +1,41 @@
+"""tune_cpu_malloc: applied in a fresh process (it changes the whole process), refused input."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+PROBE = ("import json; from gridformer.training import tune_cpu_malloc; "
+         "print(json.dumps(tune_cpu_malloc()))")
+
+
+def _run(flag: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "GRIDFORMER_CPU_MALLOC"}
+    if flag is not None:
+        env["GRIDFORMER_CPU_MALLOC"] = flag
+    return subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
+                          env=env, timeout=120, check=False)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only")
+def test_settings_are_applied_by_glibc():
+    done = _run(None)
+    assert done.returncode == 0, done.stderr
+    applied = json.loads(done.stdout)
+    assert applied == {"M_MMAP_THRESHOLD": 32 * 2**20, "M_TRIM_THRESHOLD": 2**30,
+                       "M_TOP_PAD": 256 * 2**20}  # mallopt returned 1 (accepted) for each
+
+
+def test_zero_leaves_malloc_alone_and_other_values_are_refused():
+    done = _run("0")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) is None
+    done = _run("yes")
+    assert done.returncode != 0
+    assert ("GRIDFORMER_CPU_MALLOC='yes' must be 1 (tune), 0 (leave malloc alone) or unset"
+            in done.stderr)
