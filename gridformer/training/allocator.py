@@ -5,7 +5,7 @@ attention out as ``(B, H, N, N)`` tensors: 16 MiB each at 1,024 tokens and 4 hea
 layer and step. glibc hands memory blocks this large back to the kernel when they are freed
 (``munmap``, or trimming the top of the heap), so the next step faults every page in again
 and the kernel zeroes it. On the 2-core benchmark machine this made the same step take
-122-190 ms from one step to the next; with the settings below 119-143 ms (medians 125-143
+122-205 ms from one step and run to the next; with the settings below 119-143 ms (medians 125-143
 instead of 175-195; ``benchmarks/RESULTS.md``). PyTorch's CPU tuning guide recommends another
 allocator (jemalloc, tcmalloc) for the same reason; these settings need no extra library.
 
