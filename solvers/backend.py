@@ -84,28 +84,6 @@ class NumbaBackend:
         kernels.stencil_step(src, dst, dys, dxs, weights, int(ghosts[0]), int(ghosts[1]),
                              dst if prev is None else prev, float(beta))
 
-    def _compiled_stencil(self, prepared: Any, ghosts: tuple[int, int], beta: float) -> Any:
-        """``torch.compile`` of the whole linear step, one per stencil (None: compiling is off).
-
-        The eager step is one pass over memory per stencil point plus one (``out += w *
-        shift``); compiled, it is one kernel that reads ``src`` once and writes the interior of
-        ``dst`` once: on a GPU a step costs about one copy of the field instead of ~10.
-        """
-        key = (tuple(prepared), tuple(ghosts), float(beta))
-        if key not in _COMPILED:  # shared by every solve in the process (one compile each)
-            _COMPILED[key] = self.xp.compile(_linear_step(prepared, ghosts, beta),
-                                             fullgraph=True, dynamic=False)
-        return _COMPILED[key]
-
-    def _give_up_compiling(self, error: Exception) -> None:
-        import warnings
-
-        self.compile_steps = False
-        warnings.warn(f"torch.compile of the solver step failed on {self.device} "
-                      f"({type(error).__name__}: {str(error)[:200]}); stepping eagerly "
-                      f"(set GRIDFORMER_SOLVER_COMPILE=0 to skip the attempt)",
-                      RuntimeWarning, stacklevel=3)
-
     def burgers_step(self, src: Array, dst: Array, ghosts: tuple[int, int], dt: float,
                      spacing: tuple[float, float], viscosity: float, flux: str) -> None:
         kernels.burgers_step(src, dst, int(ghosts[0]), int(ghosts[1]), float(dt),

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _hidden import HIDE_MISSING
 
 REPO = Path(__file__).resolve().parents[2]
 MISSING = ["cf_xarray", "dask", "h5py", "distributed", "zarr", "netCDF4", "cftime", "flox",
@@ -19,21 +20,7 @@ MISSING = ["cf_xarray", "dask", "h5py", "distributed", "zarr", "netCDF4", "cftim
 
 # A fresh interpreter without the editable install's hook and blind to MISSING (as the GPU
 # machine's image: torch, numpy, scipy, xarray, numba), then the check at 8 x 8, 2 Adam steps.
-SCRIPT = """
-import importlib.abc, importlib.machinery, importlib.util, json, sys
-MISSING = set(json.loads(sys.argv[1]))
-
-class Hide(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in MISSING:
-            return None
-        return importlib.machinery.PathFinder.find_spec(name, path, target)
-
-    def find_distributions(self, *args, **kwargs):
-        return importlib.machinery.PathFinder.find_distributions(*args, **kwargs)
-
-sys.meta_path[:] = [Hide() if f is importlib.machinery.PathFinder else f
-                    for f in sys.meta_path if "editable" not in repr(f)]
+SCRIPT = HIDE_MISSING + """
 from benchmarks.gpu_stencil_check import main
 code = main(["--device", "cpu", "--grid", "8", "--steps", "2", "--rollout-steps", "2",
              "--out", sys.argv[2]])

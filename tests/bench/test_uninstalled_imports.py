@@ -10,28 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _hidden import HIDE_MISSING
+
 REPO = Path(__file__).resolve().parents[2]
 MISSING = ["netCDF4", "cftime", "dask", "distributed", "cf_xarray", "zarr", "flox", "xeofs",
            "pde", "xbatcher"]
 
 # Runs in a fresh interpreter: drop the editable install's import hook, hide the missing
 # packages, then import what the GPU check imports through benchmarks._uninstalled.
-SCRIPT = """
-import importlib.abc, importlib.machinery, json, sys
-MISSING = set(json.loads(sys.argv[1]))
-
-class Hide(importlib.abc.MetaPathFinder):
-    # the path finder, blind to the missing packages (find_spec says None, as if absent)
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in MISSING:
-            return None
-        return importlib.machinery.PathFinder.find_spec(name, path, target)
-
-    def find_distributions(self, *args, **kwargs):
-        return importlib.machinery.PathFinder.find_distributions(*args, **kwargs)
-
-sys.meta_path[:] = [Hide() if f is importlib.machinery.PathFinder else f
-                    for f in sys.meta_path if "editable" not in repr(f)]
+SCRIPT = HIDE_MISSING + """
 for name in [m for m in sys.modules if m.split(".")[0] == "gridformer"]:
     del sys.modules[name]
 try:
