@@ -202,13 +202,12 @@ class ArrayBackend:
                      prev: Array | None = None, beta: float = 0.0) -> None:
         if self.compile_steps:
             step = self._compiled_stencil(prepared, ghosts, beta)
-            if step is not None:
-                try:
-                    step(src, dst) if beta == 0.0 else step(src, dst, prev)
-                except Exception as error:  # no C++ compiler or Triton: eager from now on
-                    self._give_up_compiling(error)
-                else:
-                    return
+            try:
+                step(src, dst) if beta == 0.0 else step(src, dst, prev)
+            except Exception as error:  # no C++ compiler or Triton: eager from now on
+                self._give_up_compiling(error)
+            else:
+                return
         out = self._shift(dst, ghosts, 0, 0)  # (S, Y, X) view of the interior
         if beta != 0.0:
             out[...] = self._shift(prev, ghosts, 0, 0)
@@ -227,7 +226,7 @@ class ArrayBackend:
             np.add(out, scratch, out=out)
 
     def _compiled_stencil(self, prepared: Any, ghosts: tuple[int, int], beta: float) -> Any:
-        """``torch.compile`` of the whole linear step, one per stencil (None: compiling is off).
+        """``torch.compile`` of the whole linear step, one per stencil (compiled at first call).
 
         The eager step is one pass over memory per stencil point plus one (``out += w *
         shift``); compiled, it is one kernel that reads ``src`` once and writes the interior of
