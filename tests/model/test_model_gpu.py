@@ -1,0 +1,43 @@
+"""The model on CUDA under bf16 autocast, as training there runs it; skipped without a GPU.
+
+Every attention kernel, with and without ``return_attention``, forward and backward: the full
+maps of the chunked/flex kernels once failed here (float32 softmax rows into a bf16 buffer),
+which no CPU test saw because the CPU's autocast keeps the softmax in bf16.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from gridformer.model import TINY, GridFormer
+from gridformer.tokenize import TokenLayout
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU"),
+]
+
+
+@pytest.mark.parametrize("kernel", ["dense", "chunked", "flex"])
+@pytest.mark.parametrize("maps", [False, True])
+def test_autocast_training_step_on_cuda(kernel, maps):
+    layout = TokenLayout.for_grid((8, 12), patch_size=2, periodic=True)
+    config = dataclasses.replace(TINY, in_features=3, out_features=3, position="relative",
+                                 attention_kernel=kernel)
+    model = GridFormer(config).cuda()
+    tokens = torch.randn(2, layout.n_tokens, 3, device="cuda")
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = model(tokens, layout, return_attention=maps)
+        loss = out.prediction.float().pow(2).mean()
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert model.relative.table.grad is not None
+    assert torch.isfinite(model.relative.table.grad).all()
+    if maps:
+        for weights in out.attention:  # (B, H, N, N) rows of a softmax
+            torch.testing.assert_close(weights.float().sum(-1),
+                                       torch.ones(weights.shape[:-1], device="cuda"),
+                                       atol=1e-2, rtol=0)
