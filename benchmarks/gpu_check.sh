@@ -12,7 +12,7 @@
 # benchmarks/_uninstalled.py (repository root on sys.path, solvers/ -> gridformer.solvers,
 # datasets/ -> gridformer.datasets).
 #
-# Steps, each under its own time limit (about 3 minutes in all on one H100; never over 6):
+# Steps, each under its own time limit (about 4 minutes in all on one H100; never over 9):
 #   1. pytest -m gpu on the test files that hold GPU-marked tests (CUDA vs CPU solvers, tokens
 #      from CUDA tensors, ...): OUT_DIR/gpu_tests.txt and gpu_tests.xml;
 #   2. python -m benchmarks --device cuda --only bench_solvers bench_training: the solver as a
@@ -74,7 +74,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader \
 # 1. the GPU-marked tests (only the files that hold them: nothing else needs collecting)
 mapfile -t GPU_FILES < <(grep -rlE --include='test_*.py' 'pytest\.mark\.gpu' tests | sort)
 if [ "${#GPU_FILES[@]}" -gt 0 ]; then
-    timeout 240 "$PY" -m pytest -p benchmarks._uninstalled -m gpu -q -p no:cacheprovider \
+    timeout 300 "$PY" -m pytest -p benchmarks._uninstalled -m gpu -q -p no:cacheprovider \
         --junitxml="$OUT_DIR/gpu_tests.xml" "${GPU_FILES[@]}" > "$OUT_DIR/gpu_tests.txt" 2>&1
     TESTS_RC=$?
 else
