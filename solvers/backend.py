@@ -67,9 +67,6 @@ class NumbaBackend:
     def asarray(self, array: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(array, dtype=np.float64)
 
-    def to_numpy(self, buf: np.ndarray) -> np.ndarray:
-        return np.asarray(buf)
-
     def copy_to_host(self, view: np.ndarray, out: np.ndarray) -> None:
         """Copy ``view`` ``(S, Y, X)`` into ``out``."""
         np.copyto(out, view)
@@ -165,9 +162,6 @@ class ArrayBackend:
             return self.xp.from_numpy(array).to(self.device)
         return array
 
-    def to_numpy(self, buf: Any) -> np.ndarray:
-        return buf.detach().cpu().numpy() if self.is_torch else np.asarray(buf)
-
     def copy_to_host(self, view: Array, out: np.ndarray) -> None:
         """Copy ``view`` ``(S, Y, X)`` into the host array ``out``.
 
@@ -176,7 +170,7 @@ class ArrayBackend:
         a 200-step solve), where a pinned copy runs at the link's speed.
         """
         if not (self.is_torch and view.is_cuda):
-            out[...] = self.to_numpy(view)
+            np.copyto(out, view.numpy() if self.is_torch else view)
             return
         key = ("pinned", *view.shape)
         staging = self._scratch.get(key)

@@ -58,13 +58,10 @@ class Integrator:
         host[:, gy:gy + ny, gx:gx + nx] = field
         return self.backend.asarray(host)
 
-    def interior(self, buf: Any) -> np.ndarray:
-        """The interior ``(S, Y, X)`` of ``buf`` as a numpy array (a view on CPU, no copy)."""
-        return self.backend.to_numpy(self._interior_view(buf))
-
-    def _interior_view(self, buf: Any) -> Any:
+    def interior(self, buf: Any) -> Any:
+        """The interior ``(S, Y, X)`` of the backend buffer ``buf`` (a view, no copy)."""
         gy, gx = self.ghosts
-        return buf[:, gy:buf.shape[1] - gy, gx:buf.shape[2] - gx]  # (S, Y, X) backend view
+        return buf[:, gy:buf.shape[1] - gy, gx:buf.shape[2] - gx]
 
     def current(self) -> dict[str, Any]:
         """Backend buffers of the current state by field name."""
@@ -73,14 +70,10 @@ class Integrator:
     def step(self) -> None:
         raise NotImplementedError
 
-    def state(self) -> dict[str, np.ndarray]:
-        """Host copies ``(S, Y, X)`` of the current fields."""
-        return {name: np.array(self.interior(buf)) for name, buf in self.current().items()}
-
     def save(self, frames: dict[str, np.ndarray], index: int) -> None:
         """Copy the current fields into ``frames[name][index]`` (``(S, Y, X)`` slots)."""
         for name, buf in self.current().items():
-            self.backend.copy_to_host(self._interior_view(buf), frames[name][index])
+            self.backend.copy_to_host(self.interior(buf), frames[name][index])
 
     def nonfinite(self) -> bool:
         """True if any current field holds NaN or inf."""
