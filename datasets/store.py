@@ -116,8 +116,9 @@ class TokenStore:
     def read(self, name: str, start: int, stop: int) -> np.ndarray:
         """Steps ``start:stop`` of array ``name`` (``"tokens"``, ``"valid"``, ``"weight"``).
 
-        The uncompressed ``tokens`` are read from their chunk files directly (see
-        :mod:`gridformer.datasets._zarr_direct`, about twice zarr's speed); the rest via zarr.
+        Arrays stored uncompressed (``tokens`` and ``valid``) are read from their chunk files
+        directly (see :mod:`gridformer.datasets._zarr_direct`, about twice zarr's speed); the
+        rest (``weight``, compressed) via zarr.
         """
         if name not in self._readers:
             self._readers[name] = direct_reader(self._group[name])

@@ -191,9 +191,7 @@ def _lower_outside_support(relative: Any, fd_stencil: Any, amount: float) -> Non
         msg = "fd_stencil=None: recipe.support_init needs the equation's FD stencil"
         raise ValueError(msg)
     inside = torch.zeros(relative.table.shape[1], dtype=torch.bool)
-    coords = [np.asarray(fd_stencil[d].values).astype(np.int64) for d in fd_stencil.dims]
-    for index in zip(*np.nonzero(np.asarray(fd_stencil.values)), strict=True):
-        offset = tuple(int(c[i]) for c, i in zip(coords, index, strict=True))
+    for offset in _support_offsets(fd_stencil):
         inside[relative.offset_to_column(offset)] = True
     with torch.no_grad():
         relative.table[:, ~inside] -= amount
@@ -253,12 +251,16 @@ def support_mask(layout: Any, fd_stencil: Any) -> torch.Tensor:
     """
     offsets = torch.as_tensor(layout.offsets())  # (N, N, ndim), key - query, cells
     mask = torch.zeros(offsets.shape[:2], dtype=torch.bool)
-    values = np.asarray(fd_stencil.values)
-    coords = [np.asarray(fd_stencil[d].values).astype(np.int64) for d in fd_stencil.dims]
-    for index in zip(*np.nonzero(values), strict=True):
-        target = torch.tensor([int(c[i]) for c, i in zip(coords, index, strict=True)])
-        mask |= (offsets == target).all(-1)
+    for offset in _support_offsets(fd_stencil):
+        mask |= (offsets == torch.tensor(offset)).all(-1)
     return mask
+
+
+def _support_offsets(fd_stencil: Any) -> list[tuple[int, ...]]:
+    """The integer offsets (cells, per dim of ``fd_stencil``) of its non-zero weights."""
+    coords = [np.asarray(fd_stencil[d].values).astype(np.int64) for d in fd_stencil.dims]
+    return [tuple(int(c[i]) for c, i in zip(coords, index, strict=True))
+            for index in zip(*np.nonzero(np.asarray(fd_stencil.values)), strict=True)]
 
 
 def _outside_mass(attention: Sequence[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
