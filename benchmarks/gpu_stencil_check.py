@@ -27,60 +27,15 @@ says so, unless ``--device cpu`` is given.
 from __future__ import annotations
 
 import argparse
-import importlib.abc
-import importlib.machinery
-import importlib.util
 import json
 import os
 import sys
 import time
-import types
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-#: Packages gridformer imports at module level for its climate and HDF5 data code only.
-STAND_INS = ("cf_xarray", "dask", "h5py")
-
-
-class _StandInLoader(importlib.abc.Loader):
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        module = types.ModuleType(spec.name, "empty stand-in (benchmarks/gpu_stencil_check)")
-        module.__path__ = []  # a package: ``import dask.array`` works too
-        return module
-
-    def exec_module(self, module: types.ModuleType) -> None:
-        return None
-
-
-class _StandInFinder(importlib.abc.MetaPathFinder):
-    def __init__(self, names: Sequence[str]) -> None:
-        self.names = set(names)
-
-    def find_spec(self, fullname: str, path: object = None,
-                  target: object = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname.split(".")[0] not in self.names:
-            return None
-        return importlib.machinery.ModuleSpec(fullname, _StandInLoader(), is_package=True)
-
-
-@contextmanager
-def stand_ins_for_missing(names: Sequence[str] = STAND_INS) -> Iterator[list[str]]:
-    """Empty stand-ins for the packages of ``names`` that are not installed, only inside the
-    ``with`` block; yields the names stood in for."""
-    missing = [n for n in names if importlib.util.find_spec(n) is None]
-    finder = _StandInFinder(missing)
-    if missing:
-        sys.meta_path.append(finder)
-    try:
-        yield missing
-    finally:
-        if missing:
-            sys.meta_path.remove(finder)
-            for name in [m for m in sys.modules if m.split(".")[0] in finder.names]:
-                del sys.modules[name]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -137,8 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import numpy  # noqa: F401 - imported before the stand-ins exist, as is xarray
     import xarray  # noqa: F401
 
+    from benchmarks._uninstalled import stand_ins_for_missing  # gridformer from this checkout
+
     with stand_ins_for_missing() as missing:
-        import benchmarks._uninstalled  # noqa: F401 - gridformer from this checkout
         from gridformer._io import write_json
         from gridformer.experiments import get_experiment, run_experiment
     if missing:

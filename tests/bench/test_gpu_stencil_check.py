@@ -82,7 +82,7 @@ def test_bad_arguments_name_the_argument(capsys):
 
 
 def test_stand_ins_only_for_missing_packages_and_only_inside_the_block():
-    from benchmarks.gpu_stencil_check import stand_ins_for_missing
+    from benchmarks._uninstalled import stand_ins_for_missing
 
     absent = "gridformer_no_such_package_xyz"
     with stand_ins_for_missing([absent, "numpy"]) as missing:
