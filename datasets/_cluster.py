@@ -7,12 +7,12 @@ given (``--scheduler ADDRESS`` on the command line), dask's local threaded sched
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dask
+import dask.system
 
 __all__ = ["connect", "on_scheduler", "worker_memory_available"]
 
@@ -93,7 +93,8 @@ def on_scheduler(client: Any) -> Iterator[None]:
     caller that removes a half-written output after an error would race with them.
     """
     if client is None:
-        pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="gridformer-dask")
+        # as many threads as dask's own default pool (CPU_COUNT honours cgroup/affinity limits)
+        pool = ThreadPoolExecutor(dask.system.CPU_COUNT, thread_name_prefix="gridformer-dask")
         try:
             with dask.config.set(pool=pool):
                 yield
