@@ -127,12 +127,21 @@ def _pair_rows(position: str, batch: int, repeats: int, device: str,
     return [first, second]
 
 
+def _batch_and_repeats(quick: bool, device: str) -> tuple[int, int]:
+    return 32 if device.startswith("cuda") else 1, 2 if quick else 5
+
+
+def _position_rows(quick: bool, device: str) -> list[dict[str, Any]]:
+    """The four rows of the module docstring: relative and none, each fused and with maps."""
+    batch, repeats = _batch_and_repeats(quick, device)
+    return [*_pair_rows("relative", batch, repeats, device),
+            *_pair_rows("none", batch, repeats, device)]
+
+
 def run(*, quick: bool = False, device: str = "cpu") -> dict[str, Any]:
     """Time the steps (see the module docstring) on ``device``."""
-    batch = 32 if device.startswith("cuda") else 1
-    repeats = 2 if quick else 5
-    results = [*_pair_rows("relative", batch, repeats, device),
-               *_pair_rows("none", batch, repeats, device)]
+    batch, repeats = _batch_and_repeats(quick, device)
+    results = _position_rows(quick, device)
     if device == "cpu":
         results += _tuned_malloc_rows(quick)
     if device.startswith("cuda"):  # the bias inside FlexAttention's compiled kernel
@@ -185,8 +194,7 @@ def main() -> None:
 
     os.environ["GRIDFORMER_CPU_MALLOC"] = "1"
     applied = tune_cpu_malloc()
-    repeats = 2 if args.quick else 5
-    rows = [*_pair_rows("relative", 1, repeats, "cpu"), *_pair_rows("none", 1, repeats, "cpu")]
+    rows = _position_rows(args.quick, "cpu")
     for result in rows:
         result["case"] += ", malloc tuned"
         result["malloc"] = applied
