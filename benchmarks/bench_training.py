@@ -11,7 +11,12 @@ and for ``position="none"`` (no mask: the same fused kernel as the peer):
 
 * the fused step vs ``nn.TransformerEncoder`` (target: <= 1.1x);
 * the step with ``return_attention=True`` (explicit softmax, the weights every analysis needs)
-  vs the fused step (target: <= 1.5x).
+  vs the fused step (target: <= 1.5x);
+* on the CPU, for the relative bias only, a peer doing the same work (no target): the same
+  ``nn.TransformerEncoder`` given a learned relative-bias table of the same size through its
+  ``mask`` argument, gathered per head as GridFormer gathers it (:class:`_RelativeBiasEncoder`,
+  what a user of plain PyTorch would write). The encoder without any position term is the
+  issue's peer; this row says how much of the gap is the bias itself.
 
 On the CPU the four rows run again in a fresh process after
 :func:`gridformer.training.tune_cpu_malloc` (glibc keeps freed ``N x N`` buffers for reuse, as
@@ -61,6 +66,34 @@ class _Encoder(nn.Module):
         return self.head(self.encoder(self.embed(tokens)))  # (B, N, F)
 
 
+class _RelativeBiasEncoder(_Encoder):
+    """:class:`_Encoder` with a learned relative position bias passed as its attention mask.
+
+    The table holds one logit per head and clipped offset ``(dy, dx)`` on the periodic grid
+    (``(2 max_offset + 1)^2`` columns, as GridFormer's ``max_relative_offset``); each step
+    gathers it to ``(B * H, N, N)`` for ``nn.MultiheadAttention``'s float ``attn_mask``.
+    """
+
+    def __init__(self, max_offset: int) -> None:
+        super().__init__()
+        side = 2 * max_offset + 1
+        self.table = nn.Parameter(torch.zeros(HEADS, side * side))
+        y, x = torch.meshgrid(torch.arange(GRID[0]), torch.arange(GRID[1]), indexing="ij")
+
+        def column(coord: torch.Tensor, period: int) -> torch.Tensor:
+            flat = coord.reshape(-1)  # (N,)
+            offset = (flat[None, :] - flat[:, None] + period // 2) % period - period // 2
+            return offset.clamp(-max_offset, max_offset) + max_offset  # (N, N)
+
+        self.register_buffer("index", column(y, GRID[0]) * side + column(x, GRID[1]))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        B = tokens.shape[0]
+        bias = self.table[:, self.index]  # (H, N, N)
+        mask = bias.expand(B, *bias.shape).reshape(B * HEADS, *bias.shape[1:])  # (B*H, N, N)
+        return self.head(self.encoder(self.embed(tokens), mask=mask))  # (B, N, F)
+
+
 def _step(model: nn.Module, forward: Callable[[], torch.Tensor], target: torch.Tensor,
           device: str) -> Callable[[], None]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -88,7 +121,7 @@ def step_flops(batch: int, n: int = GRID[0] * GRID[1], dim: int = DIM, depth: in
 
 def _pair_rows(position: str, batch: int, repeats: int, device: str,
                kernel: str = "auto") -> list[dict[str, Any]]:
-    """The two comparisons for one position mode: fused vs the peer, explicit vs fused."""
+    """Fused vs the peer, explicit vs fused (and, relative on the CPU, vs the same work)."""
     torch.manual_seed(0)
     layout = TokenLayout.for_grid(GRID, patch_size=1, periodic=True)
     tokens = torch.randn(batch, GRID[0] * GRID[1], FEATURES, device=device)
@@ -124,7 +157,16 @@ def _pair_rows(position: str, batch: int, repeats: int, device: str,
                  work=0, units="ms per step", target=1.5, higher_is_better=False,
                  achieved_TFLOP_per_s=tflops(with_maps), peer_TFLOP_per_s=tflops(plain),
                  **extra)
-    return [first, second]
+    if position != "relative" or device != "cpu" or kernel != "auto":
+        return [first, second]
+    same_work = _RelativeBiasEncoder(config.max_relative_offset).to(device)
+    biased = _step(same_work, lambda: same_work(tokens), target, device)
+    ours, theirs = compare(fused, biased, repeats)
+    third = row("training step, position=relative vs nn.TransformerEncoder with the same "
+                "learned relative bias as its mask (same work; no target)", ours=ms(ours),
+                peer="torch.nn.TransformerEncoder + relative-bias mask", theirs=ms(theirs),
+                work=0, units="ms per step", higher_is_better=False, **extra)
+    return [first, second, third]
 
 
 def _batch_and_repeats(quick: bool, device: str) -> tuple[int, int]:
