@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["FAST_DTYPES", "gather_tokens", "padding_valid"]
+__all__ = ["FAST_DTYPES", "gather_tokens", "padding_valid", "token_valid"]
 
 FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -173,6 +173,35 @@ def gather_tokens(arr: np.ndarray, out: np.ndarray, patch: tuple[int, int, int],
     mask = np.empty(out.shape, dtype=np.bool_)
     _gather(arr, out, out4, mask, mask.reshape(out4.shape), counts, patch_arr, start, fill, True)
     return mask
+
+
+@njit(parallel=True, cache=True)
+def _any_present(flags, valid):  # pragma: no cover - jit
+    """``valid[i] = not flags[i].all()`` for ``flags`` ``(M, D)``; stops at a present cell."""
+    for i in prange(flags.shape[0]):
+        row = flags[i]
+        present = False
+        for d in range(row.shape[0]):
+            if not row[d]:
+                present = True
+                break
+        valid[i] = present
+
+
+def token_valid(missing: np.ndarray) -> np.ndarray:
+    """``(B, N)`` bool from the missing-cell mask ``(B, N, D)``: tokens with a present cell.
+
+    The same as ``~missing.all(axis=-1)``, which NumPy reduces over the short last axis at
+    about a third of a copy's speed; this loop stops at each token's first present cell.
+    """
+    n_tokens = int(np.prod(missing.shape[:-1]))
+    flags = np.ascontiguousarray(missing).reshape(n_tokens, missing.shape[-1])  # (B * N, D)
+    valid = np.empty(flags.shape[0], dtype=np.bool_)
+    if flags.shape[1] == 0:
+        valid[:] = False
+    else:
+        _any_present(flags, valid)
+    return valid.reshape(missing.shape[:-1])
 
 
 def padding_valid(spans: tuple[int, ...], patch: tuple[int, ...],

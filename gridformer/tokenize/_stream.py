@@ -98,6 +98,9 @@ def fill_tokens(
         if miss is None:
             no_nan.append((out_index, piece.shape[2:], block_pads))
             continue
+        if missing is None and target.shape == out_nd.shape:  # one block: its mask is all
+            missing = miss.reshape(out_nd.shape)
+            continue
         if missing is None:
             missing = np.zeros(out_nd.shape, dtype=bool)
         missing[out_index] = miss.reshape(target.shape)

@@ -39,7 +39,7 @@ from gridformer.tokenize._checks import (
     spatial_coordinate,
 )
 from gridformer.tokenize._decode import decode_tokens
-from gridformer.tokenize._gather import padding_valid
+from gridformer.tokenize._gather import padding_valid, token_valid
 from gridformer.tokenize._inputs import (
     SourceInfo,
     as_dataarray,
@@ -269,7 +269,7 @@ class PatchTokenizer:
             by_padding = padding_valid(spans, (t_patch, *patch), (t_pad, *pads))  # (N,)
             valid = torch.from_numpy(np.repeat(by_padding[None], tokens.shape[0], axis=0))
         else:
-            valid = ~torch.from_numpy(missing.all(axis=-1))  # (B, N)
+            valid = torch.from_numpy(token_valid(missing))  # (B, N)
         source = _source_info(
             data,
             da,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gridformer.tokenize import PatchTokenizer
-from gridformer.tokenize._gather import gather_tokens, padding_valid
+from gridformer.tokenize._gather import gather_tokens, padding_valid, token_valid
 from gridformer.tokenize._patchify import patchify
 
 
@@ -28,7 +28,7 @@ def blocks(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     arr = rng.standard_normal(shape).astype(dtype)
-    arr[rng.random(shape) < draw(st.sampled_from([0.0, 0.2, 1.0]))] = np.nan
+    arr[rng.random(shape) < draw(st.sampled_from([0.0, 0.02, 0.2, 1.0]))] = np.nan
     if draw(st.booleans()):
         arr = np.asfortranarray(arr)
     out_dtype = draw(st.sampled_from([dtype, np.float32]))
@@ -48,10 +48,38 @@ def test_gather_equals_numpy_patchify(case):
     np.testing.assert_array_equal(out, reference)  # every token written, bit for bit
     if has_nan:
         np.testing.assert_array_equal(mask, ref_mask)
+        np.testing.assert_array_equal(token_valid(mask), ~ref_mask.all(axis=-1))
     else:
         assert mask is None
         expected = np.ones(shape[1], dtype=bool) if ref_mask is None else ~ref_mask[0].all(-1)
         np.testing.assert_array_equal(padding_valid(arr.shape[2:], patch, pads), expected)
+
+
+def test_gather_mask_when_only_some_rows_of_tokens_hold_nans():
+    """The mask of rows of tokens without NaNs (padding flags only) next to one with a NaN."""
+    rng = np.random.default_rng(3)
+    arr = rng.standard_normal((2, 1, 3, 10, 11)).astype(np.float32)  # (B, C, T, Y, X)
+    arr[1, 0, 2, 4, 7] = np.nan  # one row of tokens of one batch entry
+    patch, pads = (1, 3, 4), ((0, 0), (1, 1), (0, 1))
+    counts = [(n + sum(p)) // k for n, p, k in zip(arr.shape[2:], pads, patch, strict=True)]
+    shape = (2, int(np.prod(counts)), int(np.prod(patch)))
+    out, reference = np.empty(shape, np.float32), np.empty(shape, np.float32)
+    mask = gather_tokens(arr, out, patch, pads, 0.0)
+    ref_mask, has_nan = patchify(arr, patch, pads, 0.0, reference)
+    assert has_nan
+    np.testing.assert_array_equal(out, reference)
+    np.testing.assert_array_equal(mask, ref_mask)
+    assert mask.sum() == ref_mask.sum() > 1  # the NaN and the padding cells
+
+
+def test_token_valid_marks_tokens_with_any_present_cell():
+    missing = np.ones((2, 4, 5), dtype=bool)
+    missing[0, 1, 4] = False  # present only in its last cell
+    missing[1, 2] = False
+    missing[1, 3, 0] = False
+    expected = np.array([[False, True, False, False], [False, False, True, True]])
+    np.testing.assert_array_equal(token_valid(missing), expected)
+    np.testing.assert_array_equal(token_valid(missing[:, :, :0]), np.zeros((2, 4), bool))
 
 
 def test_encode_keeps_every_float_bit():
