@@ -12,12 +12,15 @@
 # benchmarks/_uninstalled.py (repository root on sys.path, solvers/ -> gridformer.solvers,
 # datasets/ -> gridformer.datasets).
 #
-# Steps, each under its own time limit (about 4 minutes in all on one H100; never over 9):
+# Steps, each under its own time limit (about 4-5 minutes in all on one H100; never over 10):
 #   1. pytest -m gpu on the test files that hold GPU-marked tests (CUDA vs CPU solvers, tokens
 #      from CUDA tensors, ...): OUT_DIR/gpu_tests.txt and gpu_tests.xml;
 #   2. python -m benchmarks --device cuda --only bench_solvers bench_training: the solver as a
 #      fraction of the HBM bound (a device copy timed in the same run) and the training step's
 #      TFLOP/s with and without return_attention: OUT_DIR/bench_cuda.json and .txt;
+#   2b. python benchmarks/gpu_bias_probe.py: one attention layer with a learned relative bias,
+#      forward + backward, by every kernel torch has (SDPA backends, FlexAttention, explicit),
+#      checked against a float32 reference: OUT_DIR/bias_probe.json (at most 60 s);
 #   3. the CPU benchmarks (solvers, tokenizer) with --quick on the GPU machine's own cores, if
 #      time is left: OUT_DIR/bench_cpu.json (a quiet many-core data point, not the 2-core one).
 # OUT_DIR/gpu_check.json (also printed last) holds the GPU, the test summary and the reports.
@@ -90,6 +93,10 @@ timeout "${GPU_CHECK_BENCH_SECONDS:-240}" "$PY" "${BENCH[@]}" --device "$DEVICE"
     > "$OUT_DIR/bench_cuda.txt" 2>&1
 BENCH_RC=$?
 
+# 2b. the attention kernels for a learned bias, one layer each
+timeout "${GPU_CHECK_PROBE_SECONDS:-60}" "$PY" benchmarks/gpu_bias_probe.py --device "$DEVICE" \
+    --repeats 20 --json "$OUT_DIR/bias_probe.json" > "$OUT_DIR/bias_probe.txt" 2>&1
+
 # 3. the CPU benchmarks on this machine's cores, within what is left of GPU_CHECK_BUDGET seconds
 #    (default 330; 0 skips them)
 LEFT=$(( ${GPU_CHECK_BUDGET:-330} - $(elapsed) ))
@@ -130,6 +137,9 @@ if bench.exists():
     report["benchmarks_cuda"] = full["benchmarks"]
 else:
     report["bench_output"] = (out / "bench_cuda.txt").read_text()[-4000:]
+probe = out / "bias_probe.json"
+if probe.exists():
+    report["bias_probe"] = json.loads(probe.read_text())
 cpu = out / "bench_cpu.json"
 if cpu.exists():
     full = json.loads(cpu.read_text())

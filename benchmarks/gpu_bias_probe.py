@@ -1,0 +1,212 @@
+"""One attention layer with a learned relative bias, forward + backward, by every kernel torch has.
+
+The relative-bias training step on CUDA is 1.39x ``nn.TransformerEncoder`` (issue 12 asks for
+<= 1.1x; ``benchmarks/RESULTS.md``). This probe times the attention alone, at the training
+benchmark's size (batch 32, 4 heads, 1,024 tokens, head dim 32, bf16), so that a lent GPU says
+in one short run which kernel the model should use:
+
+* ``flash, no bias``: the encoder's kernel (the reference; no bias, no bias gradient);
+* ``sdpa + bias (default dispatch)``: what GridFormer runs now on CUDA (the bias as a
+  ``(1, H, N, N)`` additive mask that needs a gradient);
+* the same pinned to each SDPA backend (efficient, cuDNN, math), one row each (an error is
+  recorded, not raised);
+* ``flex, table score_mod``: the bias read from the ``(H, K)`` table inside FlexAttention;
+* ``explicit``: ``softmax(q k^T + bias) v`` written out (the ``return_attention`` path).
+
+Every variant's outputs and gradients (q, k, v and the table) are compared with the explicit
+float32 reference (not the bias-free flash row, which computes another function).
+Milliseconds are CUDA-event times, median of ``--repeats`` after warm-up.
+
+Run: ``python benchmarks/gpu_bias_probe.py [--json PATH] [--device cuda|cpu]`` (``cpu``, small
+sizes: a check of the plumbing; the CUDA-only rows are then skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+Inputs = dict[str, torch.Tensor]
+
+
+def make_inputs(batch: int, heads: int, side: int, head_dim: int, device: str,
+                dtype: torch.dtype, seed: int = 0) -> Inputs:
+    """q, k, v ``(B, H, N, hd)``; the table ``(H, K)`` and the relative index ``(N, N)``."""
+    generator = torch.Generator().manual_seed(seed)
+    n, max_offset = side * side, 8
+    width = 2 * max_offset + 1
+    y, x = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+
+    def column(coord: torch.Tensor) -> torch.Tensor:
+        flat = coord.reshape(-1)  # (N,)
+        offset = (flat[None, :] - flat[:, None] + side // 2) % side - side // 2
+        return offset.clamp(-max_offset, max_offset) + max_offset  # (N, N)
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator).to(device=device, dtype=dtype)
+
+    out = {name: rand(batch, heads, n, head_dim) for name in ("q", "k", "v")}
+    out["table"] = (0.5 * torch.randn(heads, width * width, generator=generator)).to(device)
+    out["index"] = (column(y) * width + column(x)).to(device)  # (N, N) int64
+    return out
+
+
+def _bias(inp: Inputs, dtype: torch.dtype) -> torch.Tensor:
+    return inp["table"][:, inp["index"]].to(dtype).unsqueeze(0)  # (1, H, N, N)
+
+
+def explicit(inp: Inputs) -> torch.Tensor:
+    q, k, v = inp["q"], inp["k"], inp["v"]
+    logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1) + _bias(inp, q.dtype)  # (B,H,N,N)
+    return torch.softmax(logits.float(), -1).to(v.dtype) @ v  # (B, H, N, hd)
+
+
+def sdpa(backend: SDPBackend | None, with_bias: bool = True) -> Callable[[Inputs], torch.Tensor]:
+    def run(inp: Inputs) -> torch.Tensor:
+        mask = _bias(inp, inp["q"].dtype) if with_bias else None
+        pin = sdpa_kernel([backend]) if backend is not None else contextlib.nullcontext()
+        with pin:
+            return F.scaled_dot_product_attention(inp["q"], inp["k"], inp["v"], attn_mask=mask)
+
+    return run
+
+
+def flex_table(inp: Inputs) -> torch.Tensor:
+    from torch.nn.attention.flex_attention import flex_attention
+
+    table, index = inp["table"], inp["index"]
+
+    def score_mod(score: torch.Tensor, b: torch.Tensor, h: torch.Tensor, q_idx: torch.Tensor,
+                  kv_idx: torch.Tensor) -> torch.Tensor:
+        return score + table[h, index[q_idx, kv_idx]]
+
+    return _compiled_flex(flex_attention)(inp["q"], inp["k"], inp["v"], score_mod=score_mod)
+
+
+_FLEX: dict[str, Callable] = {}
+
+
+def _compiled_flex(flex: Callable) -> Callable:
+    if "fn" not in _FLEX:
+        _FLEX["fn"] = torch.compile(flex, dynamic=False)
+    return _FLEX["fn"]
+
+
+def variants(device: str) -> dict[str, Callable[[Inputs], torch.Tensor]]:
+    rows: dict[str, Callable[[Inputs], torch.Tensor]] = {
+        "flash, no bias": sdpa(SDPBackend.FLASH_ATTENTION if device == "cuda" else None,
+                               with_bias=False),
+        "sdpa + bias (default dispatch)": sdpa(None),
+        "sdpa + bias, efficient": sdpa(SDPBackend.EFFICIENT_ATTENTION),
+        "sdpa + bias, cudnn": sdpa(SDPBackend.CUDNN_ATTENTION),
+        "sdpa + bias, math": sdpa(SDPBackend.MATH),
+        "flex, table score_mod": flex_table,
+        "explicit": explicit,
+    }
+    if device != "cuda":  # these backends and FlexAttention's backward are CUDA-only
+        for name in ("sdpa + bias, efficient", "sdpa + bias, cudnn", "flex, table score_mod"):
+            rows.pop(name)
+    return rows
+
+
+def _fresh(inp: Inputs) -> Inputs:
+    out = {name: t.detach().clone().requires_grad_(name != "index") for name, t in inp.items()}
+    out["index"] = inp["index"]
+    return out
+
+
+def _grads(fn: Callable[[Inputs], torch.Tensor], inp: Inputs, grad_out: torch.Tensor
+           ) -> dict[str, torch.Tensor]:
+    leaves = _fresh(inp)
+    out = fn(leaves)
+    out.backward(grad_out)
+    grads = {name: leaves[name].grad for name in ("q", "k", "v", "table")}
+    return {"out": out.detach(), **grads}
+
+
+@contextlib.contextmanager
+def _timer(device: str) -> Iterator[Callable[[], float]]:
+    if device == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        result: list[float] = []
+        yield lambda: result[0]
+        end.record()
+        torch.cuda.synchronize()
+        result.append(start.elapsed_time(end))
+    else:
+        result = []
+        begin = time.perf_counter()
+        yield lambda: result[0]
+        result.append(1e3 * (time.perf_counter() - begin))
+
+
+def probe(device: str = "cuda", repeats: int = 20, *, batch: int = 32, heads: int = 4,
+          side: int = 32, head_dim: int = 32) -> dict[str, Any]:
+    """Time and check every variant; one row each (``error`` instead where it failed)."""
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    inp = make_inputs(batch, heads, side, head_dim, device, dtype)
+    grad_out = torch.randn_like(inp["q"])
+    ref_inp = {name: (t.float() if t.is_floating_point() else t) for name, t in inp.items()}
+    reference = _grads(explicit, ref_inp, grad_out.float())
+    rows = []
+    for name, fn in variants(device).items():
+        row: dict[str, Any] = {"variant": name}
+        try:
+            got = _grads(fn, inp, grad_out)  # warm-up (compiles flex) and the check
+            if name != "flash, no bias":  # (without the bias it is another function)
+                row["max_abs_error"] = {
+                    key: None if got[key] is None else
+                    float((got[key].float() - reference[key]).abs().max())
+                    for key in reference}
+            times = []
+            for _ in range(repeats):
+                leaves = _fresh(inp)
+                with _timer(device) as elapsed:
+                    fn(leaves).backward(grad_out)
+                times.append(elapsed())
+            row.update(ms_median=statistics.median(times), ms_min=min(times))
+        except Exception as error:  # one backend missing must not hide the others
+            row["error"] = f"{type(error).__name__}: {str(error)[:300]}"
+        rows.append(row)
+    base = next((r.get("ms_median") for r in rows if r["variant"] == "flash, no bias"), None)
+    for row in rows:
+        if base and "ms_median" in row:
+            row["vs_flash_no_bias"] = row["ms_median"] / base
+    return {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+            "torch": torch.__version__, "dtype": str(dtype).removeprefix("torch."),
+            "shape": {"batch": batch, "heads": heads, "tokens": side * side,
+                      "head_dim": head_dim}, "repeats": repeats, "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--json", metavar="PATH", default="-", help="output ('-' = stdout)")
+    args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("no CUDA device here; --device cpu checks the plumbing", file=sys.stderr)
+        return 2
+    small = {} if args.device == "cuda" else {"batch": 2, "side": 8}
+    text = json.dumps(probe(args.device, args.repeats, **small), indent=2)
+    if args.json == "-":
+        print(text)
+    else:
+        with open(args.json, "w") as file:
+            file.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
