@@ -4,6 +4,7 @@ Cases (in GB/s of input bytes; each call allocates its output, as a user's call 
 
 * ``(64, 721, 1440)`` float32 in memory, patch 8 (721 rows: the last patch row is padded):
   ``encode`` vs ``ndarray.copy()`` (target: >= 0.5 of the copy);
+* the same in patches of 4 and of 2 cells (narrow patches take their own loop);
 * the same with a NaN land mask (30 % of the cells): the cell mask is built in a second pass;
 * the same as float64 (``decode`` exactness needs the input's dtype kept).
 
@@ -30,8 +31,8 @@ else:  # python benchmarks/bench_tokenizer.py
 DIMS = ("time", "lat", "lon")
 
 
-def _case(name: str, data: np.ndarray, repeats: int) -> dict[str, Any]:
-    tok = PatchTokenizer(patch_size=8)
+def _case(name: str, data: np.ndarray, repeats: int, patch: int = 8) -> dict[str, Any]:
+    tok = PatchTokenizer(patch_size=patch)
 
     def ours() -> None:
         tok.encode(data, dims=DIMS)
@@ -42,7 +43,7 @@ def _case(name: str, data: np.ndarray, repeats: int) -> dict[str, Any]:
     mine, other = compare(ours, theirs, repeats)
     tokens, layout = tok.encode(data, dims=DIMS)
     return row(name, ours=mine, peer="ndarray.copy()", theirs=other, work=data.nbytes / 1e9,
-               units="GB/s", target=0.5, shape=list(data.shape), dtype=str(data.dtype),
+               units="GB/s", target=0.5, shape=list(data.shape), dtype=str(data.dtype), patch=patch,
                tokens_shape=list(tokens.shape), valid_tokens=int(layout.valid.sum()))
 
 
@@ -53,6 +54,8 @@ def run(*, quick: bool = False) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     data = rng.standard_normal((n_time, 721, 1440), dtype=np.float32)
     results = [_case(f"encode ({n_time}, 721, 1440) float32, patch 8", data, repeats)]
+    results += [_case(f"encode ({n_time}, 721, 1440) float32, patch {patch}", data, repeats,
+                      patch=patch) for patch in (4, 2)]
     land = rng.random((721, 1440)) < 0.3
     with_nan = data.copy()
     with_nan[:, land] = np.nan

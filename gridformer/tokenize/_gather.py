@@ -5,7 +5,9 @@ builds a cell mask in separate passes. Here one compiled loop writes every token
 reading its cells straight from the unpadded input; padding and NaN cells get ``fill_value``
 and NaNs are counted on the way. Only when there were NaNs does a second pass build the cell
 mask (tokens away from the padding vectorised, as in the first). Rows of tokens (one batch
-entry, time patch and row of patches each) run in parallel.
+entry, time patch and row of patches each) run in parallel. Patches 1, 2 or 4 cells wide
+take one run per grid row through all the tokens along it instead of going token by token
+(whose loops over a patch's cells are then too short to pay).
 
 Arrays are 5-D ``(B, C, T, Y, X)`` (1-D grids with ``Y = 1``) of float32 or float64; tokens
 ``(B, N, D)`` float32 or float64. Values are copied (or cast, when the dtypes differ), never
@@ -63,6 +65,78 @@ def _inner_tokens(arr, toks, b, t0, y0, x0, patch, fill):  # pragma: no cover - 
 
 
 @njit(inline="always")
+def _token_run(row, out, dst, src, n, step, px, fill):  # pragma: no cover - jit
+    """``out[dst + j * step + k] = row[src + j * px + k]`` for ``j < n``, ``k < px``; NaN ->
+    ``fill``; returns the NaNs. Called with a literal ``px``, so LLVM unrolls the ``k`` loop."""
+    nan_cells = 0
+    for j in range(n):
+        d = dst + j * step
+        s = src + j * px
+        for k in range(px):
+            value = row[s + k]
+            nan = value != value
+            nan_cells += nan
+            out[d + k] = fill if nan else value
+    return nan_cells
+
+
+@njit(inline="always")
+def _mask_run(row, flags, dst, src, n, step, px):  # pragma: no cover - jit
+    """As :func:`_token_run`, writing the missing (NaN) flags into ``flags`` instead."""
+    for j in range(n):
+        d = dst + j * step
+        s = src + j * px
+        for k in range(px):
+            value = row[s + k]
+            flags[d + k] = value != value
+
+
+@njit(inline="always")
+def _narrow_run(row, out, flags, dst, src, n, step, px, fill, write_mask):  # pragma: no cover
+    """One grid row into every token along it: values (returns the NaNs) or flags."""
+    if write_mask:
+        _mask_run(row, flags, dst, src, n, step, px)
+        return 0
+    return _token_run(row, out, dst, src, n, step, px, fill)
+
+
+@njit(inline="always")
+def _inner_narrow(arr, out, flags, first, n, b, t0, y0, x0, patch, fill,
+                  write_mask):  # pragma: no cover - jit
+    """As :func:`_inner_tokens` / :func:`_inner_mask` for patches 1, 2 or 4 cells wide.
+
+    ``out`` and ``flags`` are the tokens and the mask viewed as ``(B * N * D,)``; ``first`` is
+    the flat index ``b * N + n`` of the first token. Token by token, a narrow patch leaves the
+    loops over its rows and cells too short to pay; here each grid row is one run that writes
+    its ``px`` cells into every token along it (stride ``D``), with ``px`` a literal so that
+    the inner loop unrolls. Indices are unsigned (no wrap-around checks). Returns the NaNs.
+    """
+    pt = patch[0]
+    py = np.uint64(patch[1])
+    px = np.uint64(patch[2])
+    groups = np.uint64(arr.shape[1] * pt)  # (channel, time-in-patch) pairs
+    step = groups * py * px  # D
+    start = np.uint64(first) * step
+    x_start = np.uint64(x0)
+    count = np.uint64(n)
+    nan_cells = 0
+    for g in range(groups):
+        for ky in range(py):
+            row = arr[b, g // pt, t0 + g % pt, y0 + ky]  # (X,)
+            dst = start + (g * py + ky) * px
+            if px == 1:
+                nan_cells += _narrow_run(row, out, flags, dst, x_start, count, step,
+                                         np.uint64(1), fill, write_mask)
+            elif px == 2:
+                nan_cells += _narrow_run(row, out, flags, dst, x_start, count, step,
+                                         np.uint64(2), fill, write_mask)
+            else:
+                nan_cells += _narrow_run(row, out, flags, dst, x_start, count, step,
+                                         np.uint64(4), fill, write_mask)
+    return nan_cells
+
+
+@njit(inline="always")
 def _inner_mask(arr, flags, b, t0, y0, x0, patch):  # pragma: no cover - jit
     """As :func:`_inner_tokens`, but the missing (NaN) flags ``(n, C * pt, py * px)``."""
     pt = patch[0]
@@ -113,11 +187,12 @@ def _edge_token(arr, tok, flags, b, t0, y0, x0, patch, fill, write_mask):  # pra
 
 
 @njit(parallel=True, cache=True)
-def _gather(arr, out, out4, mask, mask4, counts, patch, start, fill,
+def _gather(arr, out, out_flat, out4, mask, mask_flat, mask4, counts, patch, start, fill,
             write_mask):  # pragma: no cover - jit
     """Write tokens ``out`` ``(B, N, D)`` (or, with ``write_mask``, ``mask``) from ``arr``.
 
-    ``out4`` and ``mask4`` are ``out`` and ``mask`` viewed as ``(B, N, C * pt, py * px)``.
+    ``out_flat`` and ``out4`` are ``out`` viewed as ``(B * N * D,)`` and ``(B, N, C * pt, py *
+    px)``; ``mask_flat`` and ``mask4`` are ``mask`` viewed so.
     ``counts`` = tokens per axis ``(nt, ny, nx)``; ``patch`` = ``(pt, py, px)``; ``start`` =
     the padding before the data per axis: token cell ``j`` of an axis reads data index
     ``j - start``. Returns the number of NaN cells read.
@@ -137,7 +212,11 @@ def _gather(arr, out, out4, mask, mask4, counts, patch, start, fill,
         y0 = iy * py - start[1]
         inside = t0 >= 0 and t0 + pt <= n_t and y0 >= 0 and y0 + py <= n_y
         first, last = (lo, hi) if inside else (0, 0)
-        if last > first and write_mask:
+        if last > first and (px == 1 or px == 2 or px == 4):
+            nan_cells += _inner_narrow(arr, out_flat, mask_flat, b * out.shape[1] + n0 + first,
+                                       last - first, b, t0, y0, first * px - start[2], patch,
+                                       fill, write_mask)
+        elif last > first and write_mask:
             _inner_mask(arr, mask4[b, n0 + first:n0 + last], b, t0, y0, first * px - start[2],
                         patch)
         elif last > first:
@@ -166,12 +245,14 @@ def gather_tokens(arr: np.ndarray, out: np.ndarray, patch: tuple[int, int, int],
     fill = out.dtype.type(fill_value)
     out4 = out.reshape(*out.shape[:2], arr.shape[1] * patch[0], patch[1] * patch[2])
     no_mask = np.zeros((1, 1, 1), dtype=np.bool_)
-    nan_cells = _gather(arr, out, out4, no_mask, no_mask[..., None], counts, patch_arr, start,
-                        fill, False)
+    flat = out.reshape(-1)  # (B * N * D,), a view
+    nan_cells = _gather(arr, out, flat, out4, no_mask, no_mask.reshape(-1), no_mask[..., None],
+                        counts, patch_arr, start, fill, False)
     if nan_cells == 0:
         return None
     mask = np.empty(out.shape, dtype=np.bool_)
-    _gather(arr, out, out4, mask, mask.reshape(out4.shape), counts, patch_arr, start, fill, True)
+    _gather(arr, out, flat, out4, mask, mask.reshape(-1), mask.reshape(out4.shape), counts,
+            patch_arr, start, fill, True)
     return mask
 
 

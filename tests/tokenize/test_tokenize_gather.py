@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import xarray as xr
 from hypothesis import given, settings
@@ -70,6 +71,27 @@ def test_gather_mask_when_only_some_rows_of_tokens_hold_nans():
     np.testing.assert_array_equal(out, reference)
     np.testing.assert_array_equal(mask, ref_mask)
     assert mask.sum() == ref_mask.sum() > 1  # the NaN and the padding cells
+
+
+@pytest.mark.parametrize("px", [1, 2, 3, 4, 8])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_gather_equals_numpy_for_each_patch_width(px, order):
+    """Narrow patches (1, 2, 4 cells wide) take their own row-run loop; wider ones the other."""
+    rng = np.random.default_rng(px)
+    arr = rng.standard_normal((2, 2, 4, 7, 5 * px + 3)).astype(np.float64)  # (B, C, T, Y, X)
+    arr[rng.random(arr.shape) < 0.05] = np.nan
+    arr = np.asarray(arr, order=order)
+    patch = (2, 3, px)
+    pads = ((0, 0), (1, 1), (1, (-(5 * px + 4)) % px))
+    counts = [(n + sum(p)) // k for n, p, k in zip(arr.shape[2:], pads, patch, strict=True)]
+    shape = (2, int(np.prod(counts)), 2 * int(np.prod(patch)))
+    out = np.full(shape, 7.0, dtype=np.float32)
+    reference = np.full(shape, 7.0, dtype=np.float32)
+    mask = gather_tokens(arr, out, patch, pads, -1.0)
+    ref_mask, has_nan = patchify(arr, patch, pads, -1.0, reference)
+    assert has_nan
+    np.testing.assert_array_equal(out, reference)
+    np.testing.assert_array_equal(mask, ref_mask)
 
 
 def test_token_valid_marks_tokens_with_any_present_cell():
