@@ -25,6 +25,7 @@ from typing import Any
 
 import dask.array as dsa
 import numpy as np
+import pandas as pd
 import xarray as xr
 from gridformer.datasets._cluster import on_scheduler, worker_memory_available
 from gridformer.datasets.climate import Standardizer, anomalies, climatology, lat_weights
@@ -131,11 +132,28 @@ def _time_slice(data: xr.Dataset, span: Sequence[Any] | None, name: str) -> slic
     if isinstance(span, str) or len(span) != 2:
         msg = f"{name}={span!r} must be a (start, stop) pair of time labels, e.g. ('1980', '1999')"
         raise ValueError(msg)
-    where = data.get_index("time").slice_indexer(*span)
+    index = data.get_index("time")
+    where = index.slice_indexer(*(_time_label(label, index, name) for label in span))
     if where.stop <= where.start:
         msg = f"{name}={tuple(span)!r} selects no time step of the data"
         raise ValueError(msg)
     return slice(int(where.start), int(where.stop))
+
+
+def _time_label(label: Any, index: pd.Index, name: str) -> Any:
+    """``label`` as a value of a numeric time index (the CLI passes every label as text).
+
+    A numeric index compared with text would order the labels as strings: ``'1094'`` would
+    sort before ``2`` and select the wrong steps without a word.
+    """
+    if not isinstance(label, str) or index.dtype.kind not in "iuf":
+        return label
+    try:
+        return int(label) if index.dtype.kind in "iu" else float(label)
+    except ValueError:
+        msg = (f"{name} label {label!r} is not a {index.dtype} value, as the time "
+               f"coordinate's are ({index[0]} .. {index[-1]})")
+        raise ValueError(msg) from None
 
 
 def _geometry(data: xr.Dataset, patch_size: Any, pad: str, fill_value: float) -> Any:

@@ -76,3 +76,18 @@ def test_existing_store_needs_overwrite(tmp_path, files, capsys):
     code = main(["preprocess", str(files[0]), "--patch-size", "3"])
     assert code == 2
     assert "--out STORE.zarr is required" in capsys.readouterr().err
+
+
+def test_preprocess_stats_time_on_integer_steps_as_in_the_readme(tmp_path):
+    """The README's example: planted data have integer time steps; labels come in as text."""
+    from gridformer import datasets
+
+    nc = tmp_path / "planted.nc"
+    datasets.write_netcdf(datasets.planted_teleconnection(120, shape=(12, 24)), nc)
+    out = tmp_path / "planted.zarr"
+    code = main(["preprocess", str(nc), "--variables", "x,y", "--patch-size", "4",
+                 "--stats-time", "0,89", "--out", str(out)])
+    assert code == 0
+    settings = open_token_store(out).meta["settings"]
+    assert settings["stats_steps"] == [0, 90]
+    assert settings["stats_time"] == ["0", "89"]

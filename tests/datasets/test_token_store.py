@@ -160,6 +160,19 @@ def test_opening_checks_format_version_and_settings(store, tmp_path):
     assert store.meta["gridformer_version"] == __version__
 
 
+def test_step_labels_given_as_text_select_steps_by_value(climate, tmp_path):
+    """An integer time axis with labels as the CLI passes them (text): compared as numbers."""
+    steps = climate.assign_coords(time=np.arange(climate.sizes["time"]))
+    with pytest.warns(UserWarning, match="looks periodic"):
+        store = write_token_store(steps, tmp_path / "s.zarr", patch_size=P,
+                                  stats_time=("0", "99"), time=("0", "199"))
+    assert store.meta["settings"]["stats_steps"] == [0, 100]  # as text, "99" > "199"
+    assert store.times.size == 200
+    with pytest.raises(ValueError, match=r"stats_time label '1e' is not a int64 value, as the "
+                                         r"time coordinate's are \(0 \.\. "):
+        write_token_store(steps, tmp_path / "bad.zarr", patch_size=P, stats_time=("0", "1e"))
+
+
 def test_write_refuses_bad_input_and_leaves_nothing(climate, tmp_path):
     with pytest.raises(ValueError, match="stats_time lacks month \\[7, 8, 9, 10, 11, 12\\]"):
         write_token_store(climate, tmp_path / "a.zarr", patch_size=2, anomalies="month",
