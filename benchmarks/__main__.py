@@ -59,21 +59,26 @@ def _fmt(value: Any) -> str:
 
 
 def table(reports: list[dict[str, Any]]) -> str:
-    """A plain-text table of every case: value, peer value, ratio, target, met."""
-    lines = [f"{'benchmark / case':<72} {'gridformer':>11} {'peer':>11} {'ratio':>7} "
-             f"{'target':>7} {'met':>4}  units"]
+    """A plain-text table of every case: value, peer value, ratio, target, met, units, case.
+
+    The case comes last and whole (several cases share a long prefix).
+    """
+    lines = [f"{'gridformer':>11} {'peer':>11} {'ratio':>7} {'target':>7} {'met':>4} "
+             f"{'units':<12} benchmark: case"]
     for report in reports:
         if "skipped" in report:
-            lines.append(f"{report['name']:<72} skipped: {report['skipped']}")
+            lines.append(f"{'skipped':>11} {'':>11} {'':>7} {'':>7} {'':>4} {'':<12} "
+                         f"{report['name']}: {report['skipped']}")
             continue
         for r in report["results"]:
-            case = f"{report['name']}: {r['case']}"[:72]
+            case = f"{report['name']}: {r['case']}"
             if r.get("skipped"):
-                lines.append(f"{case:<72} skipped: {r['skipped']}")
+                lines.append(f"{'skipped':>11} {'':>11} {'':>7} {'':>7} {'':>4} {'':<12} "
+                             f"{case} ({r['skipped']})")
                 continue
-            lines.append(f"{case:<72} {_fmt(r['gridformer']):>11} {_fmt(r['peer_value']):>11} "
-                         f"{_fmt(r['ratio']):>7} {_fmt(r['target']):>7} {_fmt(r['met']):>4}  "
-                         f"{r['units']}")
+            lines.append(f"{_fmt(r['gridformer']):>11} {_fmt(r['peer_value']):>11} "
+                         f"{_fmt(r['ratio']):>7} {_fmt(r['target']):>7} {_fmt(r['met']):>4} "
+                         f"{r['units'] or '':<12} {case}")
     return "\n".join(lines)
 
 

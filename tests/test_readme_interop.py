@@ -26,7 +26,7 @@ def test_readme_interop_example_runs_as_written(tmp_path, monkeypatch):
     # what the comments say: both files read back, PDEBench's nRMSE of 1.01 u is 0.01
     assert scope["well"]["u"].dims == ("sample", "time", "y", "x")
     assert scope["pde"].attrs["pdebench_layout"] == "samples"
-    assert (tmp_path / "well" / "train" / "heat.hdf5").is_file()
+    assert (tmp_path / "py-out" / "well" / "train" / "heat.hdf5").is_file()
     np.testing.assert_allclose(errors["pdebench_nrmse"].values, 0.01, rtol=1e-12)
     np.testing.assert_allclose(errors["rel_l2"].values, 0.01, rtol=1e-12)
     assert scope["tokens"].shape == (traj.sizes["time"] * 4, 64, 16)

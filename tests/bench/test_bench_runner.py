@@ -62,7 +62,7 @@ def test_runner_skips_missing_modules_and_writes_the_report(bench, monkeypatch, 
     table = capsys.readouterr().out
     assert "fake: one" in table
     assert "bench_absent" in table
-    assert "skipped: cannot import" in table
+    assert "bench_absent: cannot import" in table
 
 
 def test_device_only_modules_are_skipped_on_cuda(bench, monkeypatch):
