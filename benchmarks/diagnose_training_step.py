@@ -36,27 +36,11 @@ from gridformer import GridFormer, GridFormerConfig, TokenLayout
 from gridformer.training import tune_cpu_malloc
 
 if __package__:
-    from benchmarks.bench_training import (
-        DEPTH,
-        DIM,
-        FEATURES,
-        GRID,
-        HEADS,
-        _Encoder,
-        _RelativeBiasEncoder,
-        _step,
-    )
+    from benchmarks import bench_training as training
 else:  # python benchmarks/diagnose_training_step.py
-    from bench_training import (  # type: ignore[no-redef]
-        DEPTH,
-        DIM,
-        FEATURES,
-        GRID,
-        HEADS,
-        _Encoder,
-        _RelativeBiasEncoder,
-        _step,
-    )
+    import bench_training as training  # type: ignore[no-redef]
+
+GRID, FEATURES = training.GRID, training.FEATURES
 
 
 @contextlib.contextmanager
@@ -85,14 +69,15 @@ def variants() -> dict[str, Callable[[], None]]:
 
     def gridformer(position: str) -> GridFormer:
         return GridFormer(GridFormerConfig(in_features=FEATURES, out_features=FEATURES,
-                                           dim=DIM, depth=DEPTH, heads=HEADS, mlp_ratio=4.0,
+                                           dim=training.DIM, depth=training.DEPTH,
+                                           heads=training.HEADS, mlp_ratio=4.0,
                                            position=position))
 
     def step_of(model: torch.nn.Module, forward: Callable[[], torch.Tensor]
                 ) -> Callable[[], None]:
-        return _step(model, forward, target, "cpu")
+        return training._step(model, forward, target, "cpu")
 
-    encoder, biased = _Encoder(), _RelativeBiasEncoder(max_offset=8)
+    encoder, biased = training._Encoder(), training._RelativeBiasEncoder(max_offset=8)
     none, explicit, frozen, relative = (gridformer(p) for p in
                                         ("none", "none", "relative", "relative"))
     frozen.relative.requires_grad_(False)
