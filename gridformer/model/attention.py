@@ -114,17 +114,23 @@ def _explicit(q: Tensor | None, k: Tensor | None, v: Tensor, bias: Tensor | None
               ) -> tuple[Tensor, Tensor]:
     """``softmax(q k^T * scale + bias)`` written out: output and weights ``(B, H, N, N)``.
 
-    The scale goes on ``q`` (``N x hd``), not on the logits, and the bias is added in place,
-    so the logits cost one matrix product and one ``(N, N)`` pass before the softmax.
+    The scale goes on ``q`` (``N x hd``), not on the logits, and the bias is added in place
+    (inside ``baddbmm`` when it has the batch's size or the batch is one sample), so the
+    logits cost one matrix product and one ``(N, N)`` pass before the softmax.
     """
     B, H, N, _ = v.shape
     if q is not None and k is not None:
         scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-        if bias is not None:  # one pass: logits = bias + (q scale) k^T
+        if bias is not None and (B == 1 or bias.shape[0] == B):
+            # one pass: logits = bias + (q scale) k^T, the bias viewed as (B H, N, N)
             start = bias.to(v.dtype).expand(B, H, N, N).reshape(B * H, N, N)
             logits = torch.baddbmm(start, (q * scale).reshape(B * H, N, -1),
                                    k.reshape(B * H, N, -1).transpose(-2, -1))
             logits = logits.view(B, H, N, N)  # (B, H, N, N)
+        elif bias is not None:
+            # a bias shared by the batch: reshaping it to (B H, N, N) would copy it B times
+            # (and baddbmm copy that again); broadcast it in one in-place add instead
+            logits = ((q * scale) @ k.transpose(-2, -1)).add_(bias.to(v.dtype))  # (B, H, N, N)
         else:
             logits = (q * scale) @ k.transpose(-2, -1)  # (B, H, N, N)
     else:

@@ -6,8 +6,13 @@ layer and step. glibc hands memory blocks this large back to the kernel when the
 (``munmap``, or trimming the top of the heap), so the next step faults every page in again
 and the kernel zeroes it. On the 2-core benchmark machine this made the same step take
 122-205 ms from one step and run to the next; with the settings below 119-143 ms (medians 125-143
-instead of 175-195; ``benchmarks/RESULTS.md``). PyTorch's CPU tuning guide recommends another
-allocator (jemalloc, tcmalloc) for the same reason; these settings need no extra library.
+instead of 175-195; ``benchmarks/RESULTS.md``). A batch's attention is larger still (128 MiB at
+8 samples), above the largest mmap threshold glibc accepts (32 MiB), so mmap is turned off
+altogether (``M_MMAP_MAX=0``). The relative-bias step at a batch of 8 took 1,440-1,490 ms
+(1.8-1.9x ``nn.TransformerEncoder``) before, 850-1,070 ms (1.04-1.3x) with this and the
+attention's in-place add of a bias shared by the batch (measured together). PyTorch's CPU
+tuning guide recommends another allocator (jemalloc, tcmalloc) for the same reason; these
+settings need no extra library.
 
 :func:`tune_cpu_malloc` is called by ``gridformer train`` on the CPU (``GRIDFORMER_CPU_MALLOC=0``
 turns it off); call it yourself at the start of a notebook or script that trains on the CPU.
@@ -28,6 +33,7 @@ MALLOC_SETTINGS = {
     "M_MMAP_THRESHOLD": (-3, 32 * 2**20),  # glibc's upper limit: blocks below it come from the heap
     "M_TRIM_THRESHOLD": (-1, 2**30),  # return the heap's free top to the system only above 1 GiB
     "M_TOP_PAD": (-2, 256 * 2**20),  # grow the heap in 256 MiB steps
+    "M_MMAP_MAX": (-4, 0),  # no mmap: blocks above 32 MiB (a batch's attention) reuse the heap
 }
 
 

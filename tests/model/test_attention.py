@@ -105,3 +105,24 @@ def test_learned_bias_gradients_equal_the_written_out_formula(qkv, content, use_
     refs = torch.autograd.grad((ref * upstream).sum(), leaves)
     for got, want in zip(grads, refs, strict=True):
         torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize(("batch", "bias_batch"), [(1, 1), (B, 1), (B, B)])
+def test_explicit_path_for_each_bias_batch_shape(qkv, batch, bias_batch):
+    """A bias shared by the batch is broadcast in place; a per-sample one goes into baddbmm:
+    both give softmax(q k^T / sqrt(hd) + b) v and its gradients."""
+    q, k, v, _, _ = (t[:batch].clone().double() if t.is_floating_point() else t for t in qkv)
+    g = torch.Generator().manual_seed(2)
+    bias = torch.randn(bias_batch, H, N, N, generator=g, dtype=torch.float64)
+    leaves = [q, k, v, bias]
+    for t in leaves:
+        t.requires_grad_(True)
+    out, weights = attention(q, k, v, bias, return_weights=True)
+    ref_weights = torch.softmax(q @ k.transpose(-2, -1) / HD**0.5 + bias, -1)
+    ref = ref_weights @ v
+    torch.testing.assert_close(weights, ref_weights)
+    upstream = torch.randn(out.shape, generator=g, dtype=out.dtype)
+    grads = torch.autograd.grad((out * upstream).sum(), leaves)
+    refs = torch.autograd.grad((ref * upstream).sum(), leaves)
+    for got, want in zip(grads, refs, strict=True):
+        torch.testing.assert_close(got, want)

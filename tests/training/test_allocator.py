@@ -28,7 +28,38 @@ def test_settings_are_applied_by_glibc():
     assert done.returncode == 0, done.stderr
     applied = json.loads(done.stdout)
     assert applied == {"M_MMAP_THRESHOLD": 32 * 2**20, "M_TRIM_THRESHOLD": 2**30,
-                       "M_TOP_PAD": 256 * 2**20}  # mallopt returned 1 (accepted) for each
+                       "M_TOP_PAD": 256 * 2**20, "M_MMAP_MAX": 0}  # each accepted by mallopt
+
+
+REUSE = """
+import json, resource, sys
+import torch
+from gridformer.training import tune_cpu_malloc
+if sys.argv[1] == "1":
+    tune_cpu_malloc()
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+def rounds(n):
+    for _ in range(n):
+        block = torch.empty(16 * 2**20)  # 64 MiB, above glibc's largest mmap threshold
+        block.fill_(1.0)
+        del block
+rounds(3)  # warm-up: the heap grows to hold the block
+start = faults()
+rounds(5)
+print(json.dumps((faults() - start) // 5))
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only")
+def test_a_freed_block_larger_than_the_mmap_threshold_is_reused_without_page_faults():
+    """A batch's attention (B, H, N, N) is larger than 32 MiB: it must come back from the
+    heap already mapped, not from a fresh mmap whose every page faults in again."""
+    env = {k: v for k, v in os.environ.items() if k != "GRIDFORMER_CPU_MALLOC"}
+    done = subprocess.run([sys.executable, "-c", REUSE, "1"], capture_output=True, text=True,
+                          env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) < 100  # per round; 16,384 (4 KiB pages) when mmapped
 
 
 def test_zero_leaves_malloc_alone_and_other_values_are_refused():
