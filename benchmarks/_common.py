@@ -50,11 +50,13 @@ def _one(fn: Callable[[], Any]) -> float:
     return CLOCK() - start
 
 
-def compare(ours: Callable[[], Any], peer: Callable[[], Any],
-            repeats: int) -> tuple[list[float], list[float]]:
-    """Seconds per call of ``ours`` and ``peer``, warmed up, then timed alternately."""
-    ours()
-    peer()
+def compare(ours: Callable[[], Any], peer: Callable[[], Any], repeats: int,
+            warmup: int = 1) -> tuple[list[float], list[float]]:
+    """Seconds per call of ``ours`` and ``peer``, each warmed up ``warmup`` times, then timed
+    alternately."""
+    for _ in range(warmup):
+        ours()
+        peer()
     mine, theirs = [], []
     for _ in range(repeats):
         mine.append(_one(ours))

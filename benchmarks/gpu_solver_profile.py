@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import benchmarks._uninstalled  # noqa: F401 - gridformer from this checkout if not installed
 
 SAMPLES, N = 64, 512
 HEAT = [(0, 0, 0.2), (-1, 0, 0.2), (1, 0, 0.2), (0, -1, 0.2), (0, 1, 0.2)]  # dt D / h^2 = 0.2
@@ -41,8 +42,6 @@ def main() -> int:
     import torch
     from gridformer.solvers import solve
     from gridformer.solvers.backend import ArrayBackend
-
-    import benchmarks._uninstalled  # noqa: F401 - gridformer from this checkout if not installed
 
     if not torch.cuda.is_available():
         print("no CUDA GPU: this profile needs one", file=sys.stderr)

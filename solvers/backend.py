@@ -18,6 +18,8 @@ Devices:
 
 from __future__ import annotations
 
+import os
+import warnings
 from typing import Any
 
 import numba
@@ -173,10 +175,10 @@ class ArrayBackend:
             np.copyto(out, view.numpy() if self.is_torch else view)
             return
         key = ("pinned", *view.shape)
-        staging = self._scratch.get(key)
-        if staging is None:
-            staging = self._scratch.setdefault(key, self.xp.empty(
-                tuple(view.shape), dtype=view.dtype, pin_memory=True))
+        if key not in self._scratch:
+            self._scratch[key] = self.xp.empty(tuple(view.shape), dtype=view.dtype,
+                                               pin_memory=True)
+        staging = self._scratch[key]
         staging.copy_(view)
         np.copyto(out, staging.numpy())
 
@@ -233,8 +235,6 @@ class ArrayBackend:
         return _COMPILED[key]
 
     def _give_up_compiling(self, error: Exception) -> None:
-        import warnings
-
         self.compile_steps = False
         warnings.warn(f"torch.compile of the solver step failed on {self.device} "
                       f"({type(error).__name__}: {str(error)[:200]}); stepping eagerly "
@@ -308,8 +308,6 @@ def _linear_step(prepared: list[tuple[int, int, float]], ghosts: tuple[int, int]
 def compile_default(device: str) -> bool:
     """Whether torch solver steps are compiled: ``GRIDFORMER_SOLVER_COMPILE`` (``1``/``0``) if
     set, else on for CUDA devices only (compiling takes seconds, paid back on long runs)."""
-    import os
-
     flag = os.environ.get("GRIDFORMER_SOLVER_COMPILE", "").strip()
     if flag not in ("", "0", "1"):
         msg = f"GRIDFORMER_SOLVER_COMPILE={flag!r} must be 1 (compile), 0 (eager) or unset"

@@ -8,7 +8,7 @@ and the kernel zeroes it. On the 2-core benchmark machine this made the same ste
 122-205 ms from one step and run to the next; with the settings below 119-143 ms (medians 125-143
 instead of 175-195; ``benchmarks/RESULTS.md``). A batch's attention is larger still (128 MiB at
 8 samples), above the largest mmap threshold glibc accepts (32 MiB), so mmap is turned off
-altogether (``M_MMAP_MAX=0``). The relative-bias step at a batch of 8 took 1,440-1,490 ms
+altogether (``M_MMAP_MAX=0``). The relative-bias step at a batch of 8 took 1,440-1,520 ms
 (1.8-1.9x ``nn.TransformerEncoder``) before, 850-1,070 ms (1.04-1.3x) with this and the
 attention's in-place add of a bias shared by the batch (measured together). PyTorch's CPU
 tuning guide recommends another allocator (jemalloc, tcmalloc) for the same reason; these

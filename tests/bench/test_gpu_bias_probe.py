@@ -16,7 +16,6 @@ def test_cpu_variants_agree_with_the_float32_reference():
         assert max(errors.values()) < 1e-5, (name, errors)  # the table gradient included
         assert rows[name]["ms_median"] > 0
     assert "max_abs_error" not in rows["flash, no bias"]
-    assert rows["flash, no bias"]["vs_flash_no_bias"] == 1.0
 
 
 def test_main_writes_json_and_refuses_cuda_without_a_gpu(tmp_path, capsys):
