@@ -1,6 +1,6 @@
 """Where the CPU training step with a learned relative bias spends its time beyond the peer's.
 
-The step of :mod:`benchmarks.bench_training` (1,024 tokens, dim 128, depth 4, batch 1) in five
+The step of :mod:`benchmarks.bench_training` (1,024 tokens, dim 128, depth 4, batch 1) in seven
 variants, timed in turn in one process, each after ``tune_cpu_malloc()`` as ``gridformer
 train`` runs on the CPU (milliseconds per step, min and median):
 
@@ -11,8 +11,11 @@ train`` runs on the CPU (milliseconds per step, min and median):
   the bias);
 * ``relative, table frozen``: the relative bias with its table not trained (the fused kernel
   with a float mask, no mask gradient);
-* ``relative``: the default, trained bias (explicit path plus the bias gather, its gradient
-  summed over layers and scattered into the table);
+* ``relative``: the default, trained bias, read from its table by
+  :mod:`gridformer.model.table_attention` (explicit softmax, no ``(H, N, N)`` bias tensor);
+* ``relative, dense bias``: the same model with ``TABLE_ATTENTION`` off, the reference path
+  (explicit path plus the bias gather, its gradient summed over layers and scattered into the
+  table);
 * ``encoder + relative-bias mask``: the peer given the same trained bias as its mask (same
   work).
 
@@ -60,6 +63,17 @@ def explicit_attention() -> Iterator[None]:
         layers.attention = fused
 
 
+@contextlib.contextmanager
+def dense_bias_path() -> Iterator[None]:
+    """Train the relative bias through the dense ``(1, H, N, N)`` bias (the reference path)."""
+    model = sys.modules["gridformer.model.gridformer"]
+    before, model.TABLE_ATTENTION = model.TABLE_ATTENTION, False
+    try:
+        yield
+    finally:
+        model.TABLE_ATTENTION = before
+
+
 def variants() -> dict[str, Callable[[], None]]:
     """One training step per variant of the module docstring."""
     torch.manual_seed(0)
@@ -78,13 +92,18 @@ def variants() -> dict[str, Callable[[], None]]:
         return training._step(model, forward, target, "cpu")
 
     encoder, biased = training._Encoder(), training._RelativeBiasEncoder(max_offset=8)
-    none, explicit, frozen, relative = (gridformer(p) for p in
-                                        ("none", "none", "relative", "relative"))
+    none, explicit, frozen, relative, dense = (gridformer(p) for p in
+                                               ("none", "none", "relative", "relative",
+                                                "relative"))
     frozen.relative.requires_grad_(False)
 
     def explicit_forward() -> torch.Tensor:
         with explicit_attention():
             return explicit(tokens, layout).prediction
+
+    def dense_forward() -> torch.Tensor:
+        with dense_bias_path():
+            return dense(tokens, layout).prediction
 
     return {
         "encoder": step_of(encoder, lambda: encoder(tokens)),
@@ -92,6 +111,7 @@ def variants() -> dict[str, Callable[[], None]]:
         "none, explicit attention": step_of(explicit, explicit_forward),
         "relative, table frozen": step_of(frozen, lambda: frozen(tokens, layout).prediction),
         "relative": step_of(relative, lambda: relative(tokens, layout).prediction),
+        "relative, dense bias": step_of(dense, dense_forward),
         "encoder + relative-bias mask": step_of(biased, lambda: biased(tokens)),
     }
 

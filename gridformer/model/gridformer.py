@@ -52,6 +52,7 @@ from gridformer.model.position import (
 )
 from gridformer.model.probe import AttentionProbe
 from gridformer.model.queries import check_full_maps_fit, query_positions
+from gridformer.model.table_attention import TableIndex, relative_table
 
 __all__ = ["DENSE_MAX_TOKENS", "GridFormer", "GridFormerOutput"]
 
@@ -60,6 +61,11 @@ _FRAME_CODED = ("absolute", "sincos", "geodesic")
 
 #: attention_kernel="auto" builds the dense (H, N', N') bias up to this many keys.
 DENSE_MAX_TOKENS = 2048
+
+#: Train a learned relative bias on the CPU with :mod:`gridformer.model.table_attention` (the
+#: bias read from its table; same numbers as the reference path, fewer passes). False: the
+#: dense bias through :func:`gridformer.model.attention.attention`.
+TABLE_ATTENTION = True
 
 
 @dataclass
@@ -102,6 +108,7 @@ class _Geometry:
     fixed_position: Tensor | None  # (N, C) float32: sincos table and / or frame code
     tables: BiasGeometry | None = None  # position tables of the chunked / flex kernels
     grid: tuple[int, ...] = ()  # the token grid ((frames,) + patch grid)
+    table_index: TableIndex | None = None  # relative columns for table_attention (dense)
 
 
 class GridFormer(nn.Module):
@@ -283,7 +290,10 @@ class GridFormer(nn.Module):
                                max_rows=self.config.attention_chunk or None)
         if queries is not None:
             ctx.queries = torch.as_tensor(queries, device=device)
-        if kernel == "dense":
+        if kernel == "dense" and self._trains_relative_table(geo, dtype, full, queries):
+            ctx.relative_table = relative_table(self.relative.table, geo.table_index,
+                                                n_cls=n_cls, dtype=dtype)
+        elif kernel == "dense":
             ctx.dense_bias, ctx.rel_index = self._position_bias(geo), geo.rel_index
             if ctx.dense_bias is not None or ctx.rel_index is not None:
                 n_keys = n_cls + math.prod(geo.grid)
@@ -295,6 +305,23 @@ class GridFormer(nn.Module):
                 strength=self.distance.strength if self.distance is not None else None,
                 scale=self.config.distance_scale_km, n_cls=n_cls, dtype=dtype)
         return ctx
+
+    def _trains_relative_table(self, geo: _Geometry, dtype: torch.dtype, full: bool,
+                               queries: np.ndarray | None) -> bool:
+        """Whether this forward trains the relative table with ``table_attention``.
+
+        That path serves the CPU, with gradients on, for content attention plus the learned
+        relative bias alone (no distance bias, relative content terms or attention dropout),
+        when no weights are returned; every other case takes the dense bias.
+        """
+        cfg = self.config
+        return (TABLE_ATTENTION and geo.table_index is not None and self.distance is None
+                and self.relative.table.requires_grad and torch.is_grad_enabled()
+                and self.relative.table.device.type == "cpu"
+                and dtype in (torch.float32, torch.float64)
+                and cfg.content_attention and not cfg.relative_content
+                and not cfg.relative_key_content and not (self.training and cfg.dropout > 0)
+                and not full and queries is None)
 
     def _geometry(self, layout: Any, device: torch.device, dense: bool = True) -> _Geometry:
         key = (id(layout), str(device), dense)
@@ -327,6 +354,11 @@ class GridFormer(nn.Module):
             no_bias = (2 * cfg.max_relative_offset + 1) ** cfg.ndim  # K: the zero column
             rel_index = nn.functional.pad(index, (n_cls, 0, n_cls, 0), value=no_bias)
             rel_index = rel_index.to(device)  # (N', N')
+        table_index = None
+        if dense and self.relative is not None and torch.device(device).type == "cpu":
+            columns = bias_geometry(layout, max_offset=cfg.max_relative_offset,
+                                    distance=False).columns
+            table_index = TableIndex.from_columns(columns)
         if dense and self.distance is not None:
             d = torch.as_tensor(layout.distances(), dtype=torch.float32)  # (N, N)
             distances = nn.functional.pad(d, (n_cls, 0, n_cls, 0)).to(device)  # (N', N')
@@ -341,4 +373,4 @@ class GridFormer(nn.Module):
             fixed = frames if fixed is None else fixed + frames
         fixed = fixed.to(device) if fixed is not None else None
         return _Geometry(rel_index, distances, layout_key_mask(layout, device), fixed, tables,
-                         grid)
+                         grid, table_index)

@@ -23,6 +23,7 @@ from gridformer.model.blockwise import (
     blockwise_weights,
     chunked_attention,
 )
+from gridformer.model.table_attention import RelativeTable, table_attention
 
 __all__ = ["MLP", "AttentionContext", "Block", "SelfAttention"]
 
@@ -51,6 +52,10 @@ class AttentionContext:
         Return each layer's detached :class:`LayerLogits` (for an ``AttentionProbe``).
     max_rows
         Query rows per block of the chunked kernel (None: sized by memory).
+    relative_table
+        The learned relative bias as a per-layout table, when the dense kernel trains it with
+        :func:`~gridformer.model.table_attention.table_attention` (CPU; then ``dense_bias``
+        is None).
     """
 
     kernel: str = "dense"
@@ -64,6 +69,7 @@ class AttentionContext:
     queries: Tensor | None = None
     keep_logits: bool = False
     max_rows: int | None = None
+    relative_table: RelativeTable | None = None
 
 
 class SelfAttention(nn.Module):
@@ -158,6 +164,8 @@ class SelfAttention(nn.Module):
                 ) -> tuple[Tensor, Tensor | None]:
         """``(B, H, N, hd)`` output and full weights (with ``ctx.full_maps``) by the kernel."""
         q, k = logits.q, logits.k
+        if ctx.relative_table is not None:
+            return table_attention(q, k, v, ctx.relative_table, ctx.key_mask), None
         if ctx.kernel == "dense":
             bias = ctx.dense_bias
             B, H, N = logits.batch, logits.heads, logits.n_keys

@@ -4,7 +4,7 @@ import sys
 
 import torch
 
-from benchmarks.diagnose_training_step import diagnose, explicit_attention
+from benchmarks.diagnose_training_step import dense_bias_path, diagnose, explicit_attention
 from gridformer import GridFormer, GridFormerConfig, TokenLayout
 
 
@@ -33,5 +33,26 @@ def test_explicit_attention_switch_takes_the_explicit_path_and_is_undone(monkeyp
 def test_diagnose_times_every_variant():
     result = diagnose(repeats=1)
     assert set(result) == {"encoder", "none", "none, explicit attention",
-                           "relative, table frozen", "relative", "encoder + relative-bias mask"}
+                           "relative, table frozen", "relative", "relative, dense bias",
+                           "encoder + relative-bias mask"}
     assert all(t["min_ms"] > 0 for t in result.values())
+
+
+def test_dense_bias_switch_takes_the_reference_path_and_is_undone(monkeypatch):
+    table = sys.modules["gridformer.model.table_attention"]
+    calls = []
+    real = table.TableBiasAttention.apply
+    monkeypatch.setattr(table.TableBiasAttention, "apply",
+                        lambda *a: calls.append(1) or real(*a))
+    torch.manual_seed(0)
+    layout = TokenLayout.for_grid((4, 4), patch_size=1, periodic=True)
+    model = GridFormer(GridFormerConfig(in_features=2, out_features=2, dim=16, depth=2,
+                                        heads=2, position="relative"))
+    tokens = torch.randn(1, 16, 2)
+    expected = model(tokens, layout).prediction
+    assert len(calls) == 2  # the default on the CPU with gradients: the table, per layer
+    with dense_bias_path():
+        out = model(tokens, layout).prediction
+    assert len(calls) == 2
+    assert sys.modules["gridformer.model.gridformer"].TABLE_ATTENTION is True
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)

@@ -1,0 +1,81 @@
+"""Compiled (numba) passes that read a relative-position table ``(H, S)`` over the token grid.
+
+The relative bias of query ``q`` and key ``k`` is ``table[h, qoff[q] + koff[k]]``
+(:meth:`gridformer.model.bias_tables.AxisTable.token_offsets`). Along the last grid axis the
+keys' ``koff`` rise by one, so the keys fall into ``R`` runs of ``run_len`` tokens (one grid
+row each) whose table entries are contiguous: run ``r`` of query ``q`` starts at
+``qoff[q] + run_koff[r]``. Both passes go through a row of logits run by run, with contiguous
+slices on both sides, so LLVM vectorises them, and the table (a few thousand entries) stays in
+cache: no ``(H, N, N)`` bias tensor is ever built.
+
+Arrays: logits / weights ``(BH, N', N')`` with ``BH = B * H`` (head ``bh % H``), the first
+``n_cls`` rows and columns being class tokens (no bias); ``qoff`` ``(N,)``, ``run_koff``
+``(R,)`` int64 with ``R * run_len = N``.
+"""
+
+from __future__ import annotations
+
+from numba import njit, prange
+
+__all__ = ["add_table_bias", "softmax_table_backward"]
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def add_table_bias(logits, table, qoff, run_koff, run_len, n_cls):  # pragma: no cover - jit
+    """``logits[bh, n_cls + q, n_cls + k] += table[bh % H, qoff[q] + koff[k]]`` in place."""
+    BH = logits.shape[0]
+    H = table.shape[0]
+    N = qoff.shape[0]
+    R = run_koff.shape[0]
+    for job in prange(BH * N):
+        bh = job // N
+        q = job - bh * N
+        row = logits[bh, n_cls + q]
+        entries = table[bh % H]
+        base = qoff[q]
+        for r in range(R):
+            start = base + run_koff[r]
+            first = n_cls + r * run_len
+            out = row[first:first + run_len]
+            src = entries[start:start + run_len]
+            for j in range(run_len):
+                out[j] += src[j]
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def softmax_table_backward(weights, grad, row_dot, table_grad, qoff, run_koff, run_len,
+                           n_cls):  # pragma: no cover - jit
+    """Softmax backward in place, and the table's gradient, in one pass.
+
+    ``grad`` holds ``dL/dweights`` and becomes ``dL/dlogits = weights * (grad - row_dot)``,
+    where ``row_dot[bh, i] = sum_j weights[bh, i, j] grad[bh, i, j]`` (equal to
+    ``dO_i . O_i``, computed by the caller from the ``(N, hd)`` output). ``table_grad``
+    ``(BH * C, S)`` (zeroed by the caller) receives ``dL/dlogits`` summed per table entry;
+    the rows are split into ``C`` chunks per ``bh``, each with its own row of ``table_grad``
+    so that parallel chunks never write the same entries (the caller sums the ``C * B``
+    rows of each head).
+    """
+    BH, NQ, NK = weights.shape
+    R = run_koff.shape[0]
+    C = table_grad.shape[0] // BH
+    per_chunk = (NQ + C - 1) // C
+    for job in prange(BH * C):
+        bh = job // C
+        chunk = job - bh * C
+        acc = table_grad[job]
+        for i in range(chunk * per_chunk, min(NQ, (chunk + 1) * per_chunk)):
+            d = row_dot[bh, i]
+            w = weights[bh, i]
+            g = grad[bh, i]
+            for j in range(NK):
+                g[j] = w[j] * (g[j] - d)
+            if i < n_cls:
+                continue
+            base = qoff[i - n_cls]
+            for r in range(R):
+                start = base + run_koff[r]
+                first = n_cls + r * run_len
+                dst = acc[start:start + run_len]
+                src = g[first:first + run_len]
+                for j in range(run_len):
+                    dst[j] += src[j]

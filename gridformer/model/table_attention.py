@@ -1,0 +1,169 @@
+"""Dense attention with a learned relative bias read from its table: the CPU training path.
+
+On the CPU, ``scaled_dot_product_attention``'s fused kernel gives an additive mask no gradient,
+so a learned relative bias needs the explicit ``softmax(q k^T * scale + bias)``. Written with
+autograd that costs, per step, a gather of the ``(H, N', N')`` bias from the table, a copy of
+it into every layer's logits, a sum of the layers' ``(H, N', N')`` bias gradients and a
+scatter of that sum back into the table, on top of PyTorch's softmax backward and matrix
+products in the orientation autograd picks.
+
+:class:`TableBiasAttention` is the same arithmetic without those passes: the bias is added to
+the logits straight from the small per-layout table (:func:`add_table_bias`), and the softmax
+gradient and the table's gradient come out of one pass over the weights
+(:func:`softmax_table_backward`); the weight-side products of the backward are taken as
+``dO^T P`` and ``q^T dS`` (``(hd, N')`` results), which MKL runs faster than autograd's
+``P^T dO`` and ``dS^T q``. Outputs and gradients equal the reference
+:func:`gridformer.model.attention.attention` with the gathered bias (tested to float
+tolerance).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gridformer.model._table_kernels import add_table_bias, softmax_table_backward
+from gridformer.model.bias_tables import AxisTable
+
+__all__ = [
+    "RelativeTable",
+    "TableBiasAttention",
+    "TableIndex",
+    "relative_table",
+    "table_attention",
+]
+
+#: Row chunks per (sample, head) in the backward pass are chosen so that there are at least
+#: this many parallel jobs per numba thread.
+_JOBS_PER_THREAD = 2
+
+
+@dataclass(frozen=True)
+class TableIndex:
+    """Where the table entry of each (query, key) token pair sits (parameter-free).
+
+    ``qoff`` ``(N,)`` and ``run_koff`` ``(R,)`` int64: the entry of query ``q`` and key
+    ``r * run_len + j`` is ``qoff[q] + run_koff[r] + j`` (module docstring of
+    :mod:`gridformer.model._table_kernels`).
+    """
+
+    qoff: np.ndarray
+    run_koff: np.ndarray
+    run_len: int
+    columns: Tensor  # (S,) int64: the relative-table column of each entry (K = no bias)
+
+    @classmethod
+    def from_columns(cls, columns: AxisTable) -> TableIndex:
+        """Index of a layout's relative-column table (``BiasGeometry.columns``)."""
+        if any(kind != "offset" for kind in columns.kinds):
+            msg = f"relative columns are indexed by offsets on every axis, not {columns.kinds}"
+            raise ValueError(msg)
+        qoff, koff = (t.cpu().numpy().astype(np.int64) for t in columns.token_offsets())
+        run_len = int(columns.grid[-1])
+        run_koff = np.ascontiguousarray(koff[::run_len])
+        expected = (run_koff[:, None] + np.arange(run_len)).reshape(-1)
+        if not np.array_equal(koff, expected):  # offset tables step by one along the last axis
+            msg = "the relative columns' key offsets do not run contiguously along the last axis"
+            raise ValueError(msg)
+        return cls(np.ascontiguousarray(qoff), run_koff, run_len, columns.values[0])
+
+
+@dataclass(frozen=True)
+class RelativeTable:
+    """A learned relative bias as a per-layout table: what :func:`table_attention` reads.
+
+    ``values`` ``(H, S)`` holds the bias of every table entry (gathered from the learned
+    ``(H, K)`` table, so gradients reach it); ``index`` places the entries; ``n_cls`` class
+    tokens sit first on the key axis and get no bias.
+    """
+
+    values: Tensor
+    index: TableIndex
+    n_cls: int
+
+
+def relative_table(learned: Tensor, index: TableIndex, *, n_cls: int, dtype: torch.dtype
+                   ) -> RelativeTable:
+    """The per-layout table of a learned ``(H, K)`` relative bias (column ``K`` = no bias)."""
+    padded = F.pad(learned, (0, 1))  # (H, K + 1)
+    values = padded.index_select(1, index.columns.to(learned.device)).to(dtype)  # (H, S)
+    return RelativeTable(values, index, n_cls)
+
+
+def table_attention(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable,
+                    key_mask: Tensor | None = None) -> Tensor:
+    """``softmax(q k^T / sqrt(hd) + bias) v`` with the bias read from ``table``.
+
+    Parameters
+    ----------
+    q, k, v
+        ``(B, H, N', hd)`` on the CPU, float32 or float64.
+    table
+        The learned relative bias of this layout (:func:`relative_table`).
+    key_mask
+        ``(B, N')`` bool, True where a key may be attended to, or None.
+
+    Returns
+    -------
+    ``(B, H, N', hd)``.
+    """
+    return TableBiasAttention.apply(q, k, v, table.values, table.index, table.n_cls, key_mask)
+
+
+class TableBiasAttention(torch.autograd.Function):
+    """Autograd function behind :func:`table_attention` (module docstring)."""
+
+    @staticmethod
+    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, values: Tensor, index: TableIndex,
+                n_cls: int, key_mask: Tensor | None) -> Tensor:
+        B, H, N, hd = q.shape
+        scale = 1.0 / math.sqrt(hd)
+        qs = (q * scale).reshape(B * H, N, hd)  # (B H, N, hd)
+        keys = k.reshape(B * H, N, hd)  # (B H, N, hd)
+        vals = v.reshape(B * H, N, v.shape[-1])  # (B H, N, hdv)
+        logits = torch.bmm(qs, keys.transpose(1, 2))  # (B H, N, N)
+        add_table_bias(logits.numpy(), values.detach().to(logits.dtype).contiguous().numpy(),
+                       index.qoff, index.run_koff, index.run_len, n_cls)
+        if key_mask is not None:
+            logits.view(B, H, N, N).masked_fill_(~key_mask[:, None, None, :], float("-inf"))
+        weights = torch.softmax(logits, dim=-1)  # (B H, N, N)
+        del logits
+        out = torch.bmm(weights, vals)  # (B H, N, hdv)
+        ctx.save_for_backward(qs, keys, vals, weights, out)
+        ctx.index, ctx.n_cls, ctx.scale = index, n_cls, scale
+        ctx.shapes = (B, H, N, hd, tuple(values.shape), values.dtype)
+        return out.view(B, H, N, -1)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        qs, keys, vals, weights, out = ctx.saved_tensors
+        B, H, N, hd, table_shape, table_dtype = ctx.shapes
+        index = ctx.index
+        d_out = grad_out.reshape(B * H, N, -1)  # (B H, N, hdv)
+        d_vals_t = torch.bmm(d_out.transpose(1, 2), weights)  # (B H, hdv, N)
+        grad = torch.bmm(d_out, vals.transpose(1, 2))  # (B H, N, N): dL/dweights
+        row_dot = (d_out * out).sum(-1)  # (B H, N)
+        chunks = _row_chunks(B * H, N)
+        table_grad = grad.new_zeros(B * H * chunks, table_shape[1])  # (B H C, S)
+        softmax_table_backward(weights.numpy(), grad.numpy(), row_dot.numpy(),
+                               table_grad.numpy(), index.qoff, index.run_koff, index.run_len,
+                               ctx.n_cls)  # grad is now dL/dlogits
+        d_q = torch.bmm(grad, keys).mul_(ctx.scale)  # (B H, N, hd)
+        d_keys_t = torch.bmm(qs.transpose(1, 2), grad)  # (B H, hd, N)
+        d_values = table_grad.view(B, H, chunks, -1).sum((0, 2)).to(table_dtype)  # (H, S)
+        return (d_q.view(B, H, N, hd), d_keys_t.transpose(1, 2).view(B, H, N, hd),
+                d_vals_t.transpose(1, 2).view(B, H, N, -1), d_values, None, None, None)
+
+
+def _row_chunks(jobs: int, rows: int) -> int:
+    """Row chunks per (sample, head) so that every numba thread gets a few jobs."""
+    from numba import get_num_threads
+
+    wanted = _JOBS_PER_THREAD * get_num_threads()
+    return max(1, min(rows, -(-wanted // jobs)))

@@ -1,0 +1,225 @@
+"""Relative-bias attention read from its table equals the dense-bias reference.
+
+Unit level: outputs and the gradients of q, k, v and the learned table against
+:func:`gridformer.model.attention.attention` given the gathered ``(1, H, N', N')`` bias, and
+the backward against finite differences (``gradcheck``). Model level: a GridFormer trained
+through the table and through the dense bias (``TABLE_ATTENTION`` off) gives the same
+predictions and parameter gradients, on 1-D, 2-D (periodic, padded, clipped offsets),
+space-time and class-token layouts; and the table path is taken only where it applies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numba
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import xarray as xr
+
+import gridformer.model.gridformer as gridformer_module
+import gridformer.model.table_attention as table_module
+from gridformer.model import TINY, GridFormer
+from gridformer.model.attention import attention
+from gridformer.model.bias_tables import bias_geometry
+from gridformer.model.position import relative_index
+from gridformer.model.table_attention import TableIndex, relative_table, table_attention
+from gridformer.tokenize import PatchTokenizer, TokenLayout
+
+
+def _space_time() -> TokenLayout:
+    da = xr.DataArray(np.zeros((2, 3, 4, 6)), dims=("sample", "time", "y", "x"))
+    return PatchTokenizer(patch_size=2, time_patch=1).encode(da)[1]
+
+
+LAYOUTS = {
+    "1-d": lambda: TokenLayout.for_grid(12, patch_size=1),
+    "periodic-y-x": lambda: TokenLayout.for_grid((8, 6), patch_size=1, periodic=True),
+    "padded-y-x": lambda: TokenLayout.for_grid((7, 10), patch_size=(2, 3), periodic=False),
+    "lat-lon": lambda: TokenLayout.for_grid((6, 8), patch_size=2, dims=("lat", "lon")),
+    "space-time": _space_time,
+}
+
+
+def _inputs(layout: TokenLayout, *, heads: int, max_offset: int, n_cls: int, batch: int,
+            dtype: torch.dtype, seed: int = 0):
+    """q, k, v, learned table, the table path's index and the dense reference bias."""
+    gen = torch.Generator().manual_seed(seed)
+    ndim = len(bias_geometry(layout, max_offset=max_offset, distance=False).grid)
+    n_keys = n_cls + layout.n_tokens
+    q, k, v = (torch.randn(batch, heads, n_keys, 4, generator=gen, dtype=dtype,
+                           requires_grad=True) for _ in range(3))
+    learned = torch.randn(heads, (2 * max_offset + 1) ** ndim, generator=gen, dtype=dtype,
+                          requires_grad=True)
+    columns = bias_geometry(layout, max_offset=max_offset, distance=False).columns
+    index = TableIndex.from_columns(columns)
+    dense_index = relative_index(torch.as_tensor(layout.offsets()), tuple(layout.patch_size),
+                                 max_offset)
+    dense_index = F.pad(dense_index, (n_cls, 0, n_cls, 0), value=learned.shape[1])  # (N', N')
+    return q, k, v, learned, index, dense_index
+
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+@pytest.mark.parametrize(("batch", "n_cls", "max_offset", "masked"),
+                         [(1, 0, 8, False), (3, 1, 1, True), (2, 0, 2, True)])
+def test_matches_the_dense_bias_reference(name, batch, n_cls, max_offset, masked):
+    layout = LAYOUTS[name]()
+    q, k, v, learned, index, dense_index = _inputs(layout, heads=3, max_offset=max_offset,
+                                                   n_cls=n_cls, batch=batch,
+                                                   dtype=torch.float64)
+    key_mask = None
+    if masked:
+        key_mask = torch.ones(batch, q.shape[2], dtype=torch.bool)
+        key_mask[0, n_cls + 1] = False
+        key_mask[-1, -3:] = False
+    table = relative_table(learned, index, n_cls=n_cls, dtype=torch.float64)
+    out = table_attention(q, k, v, table, key_mask)
+    bias = F.pad(learned, (0, 1))[:, dense_index][None]  # (1, H, N', N')
+    expected, _ = attention(q, k, v, bias, key_mask, return_weights=True)
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+    grad = torch.randn_like(out)
+    got = torch.autograd.grad(out, (q, k, v, learned), grad)
+    want = torch.autograd.grad(expected, (q, k, v, learned), grad)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-11)
+
+
+def test_float32_matches_the_reference_to_float_tolerance():
+    layout = LAYOUTS["periodic-y-x"]()
+    q, k, v, learned, index, dense_index = _inputs(layout, heads=4, max_offset=3, n_cls=0,
+                                                   batch=2, dtype=torch.float32)
+    out = table_attention(q, k, v, relative_table(learned, index, n_cls=0,
+                                                  dtype=torch.float32))
+    bias = F.pad(learned, (0, 1))[:, dense_index][None]
+    expected, _ = attention(q, k, v, bias, return_weights=True)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    got = torch.autograd.grad(out.square().sum(), (q, k, v, learned))
+    want = torch.autograd.grad(expected.square().sum(), (q, k, v, learned))
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_backward_matches_finite_differences():
+    layout = TokenLayout.for_grid((3, 4), patch_size=1, periodic=True)
+    q, k, v, learned, index, _ = _inputs(layout, heads=2, max_offset=1, n_cls=1, batch=2,
+                                         dtype=torch.float64)
+
+    def f(q, k, v, learned):
+        return table_attention(q, k, v, relative_table(learned, index, n_cls=1,
+                                                       dtype=torch.float64))
+
+    assert torch.autograd.gradcheck(f, (q, k, v, learned))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_table_gradient_does_not_depend_on_the_thread_count(threads):
+    layout = LAYOUTS["periodic-y-x"]()
+    q, k, v, learned, index, _ = _inputs(layout, heads=3, max_offset=2, n_cls=0, batch=1,
+                                         dtype=torch.float64)
+    out = table_attention(q, k, v, relative_table(learned, index, n_cls=0,
+                                                  dtype=torch.float64))
+    (want,) = torch.autograd.grad(out.sum(), learned)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        out = table_attention(q, k, v, relative_table(learned, index, n_cls=0,
+                                                      dtype=torch.float64))
+        (got,) = torch.autograd.grad(out.sum(), learned)
+    finally:
+        numba.set_num_threads(before)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_index_refuses_tables_not_indexed_by_offsets():
+    geometry = bias_geometry(LAYOUTS["lat-lon"](), max_offset=None, distance=True)
+    with pytest.raises(ValueError, match="offsets on every axis"):
+        TableIndex.from_columns(geometry.distance.parts[0])
+
+
+# ---------------------------------------------------------------- in the model
+def _model(layout: TokenLayout, **change) -> GridFormer:
+    ndim = len(bias_geometry(layout, max_offset=1, distance=False).grid)
+    cfg = dataclasses.replace(TINY, in_features=3, heads=2, position="relative", ndim=ndim,
+                              **change)
+    torch.manual_seed(0)
+    model = GridFormer(cfg)
+    with torch.no_grad():
+        model.relative.table.normal_()  # a bias that matters (it starts at zero)
+    return model
+
+
+def _train_step(model: GridFormer, layout: TokenLayout, table: bool, monkeypatch,
+                mask: torch.Tensor | None = None):
+    monkeypatch.setattr(gridformer_module, "TABLE_ATTENTION", table)
+    torch.manual_seed(1)
+    tokens = torch.randn(2, layout.n_tokens, 3)
+    model.zero_grad()
+    prediction = model(tokens, layout, mask=mask).prediction
+    prediction.square().mean().backward()
+    return prediction.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
+                                 if p.grad is not None}
+
+
+@pytest.mark.parametrize(("name", "change"), [
+    ("1-d", {}),
+    ("periodic-y-x", {}),
+    ("padded-y-x", {"max_relative_offset": 1}),
+    ("lat-lon", {"head": "index", "pool": "cls"}),
+    ("space-time", {}),
+    ("periodic-y-x", {"checkpoint_blocks": True}),
+])
+def test_model_gradients_equal_the_dense_bias_path(name, change, monkeypatch):
+    layout = LAYOUTS[name]()
+    model = _model(layout, **change)
+    calls = []
+    real = table_module.TableBiasAttention.apply
+    monkeypatch.setattr(table_module.TableBiasAttention, "apply",
+                        lambda *a: calls.append(1) or real(*a))
+    mask = torch.ones(2, layout.n_tokens, dtype=torch.bool)
+    mask[1, :2] = False
+    out, grads = _train_step(model, layout, True, monkeypatch, mask)
+    assert calls  # the table path ran
+    n_calls = len(calls)
+    ref_out, ref_grads = _train_step(model, layout, False, monkeypatch, mask)
+    assert len(calls) == n_calls  # and the reference did not
+    torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-6)
+    assert grads.keys() == ref_grads.keys()
+    scale = max(g.abs().max() for g in ref_grads.values())
+    for name_, g in grads.items():
+        torch.testing.assert_close(g, ref_grads[name_], rtol=1e-4, atol=1e-6 * scale,
+                                   msg=name_)
+
+
+@pytest.mark.parametrize(("why", "change", "call"), [
+    ("no gradients", {}, "no_grad"),
+    ("weights returned", {}, "return_attention"),
+    ("a query set", {}, "queries"),
+    ("attention dropout in training", {"dropout": 0.1}, "train"),
+    ("a distance bias", {"distance_bias": "learned"}, "train"),
+    ("relative content terms", {"relative_content": True}, "train"),
+    ("bias-only logits", {"content_attention": False}, "train"),
+    ("the chunked kernel", {"attention_kernel": "chunked"}, "train"),
+    ("a frozen table", {}, "frozen"),
+])
+def test_other_cases_take_the_reference_paths(why, change, call, monkeypatch):
+    layout = LAYOUTS["periodic-y-x"]()
+    model = _model(layout, **change)
+    calls = []
+    real = table_module.TableBiasAttention.apply
+    monkeypatch.setattr(table_module.TableBiasAttention, "apply",
+                        lambda *a: calls.append(1) or real(*a))
+    tokens = torch.randn(1, layout.n_tokens, 3)
+    if call == "no_grad":
+        with torch.no_grad():
+            model(tokens, layout)
+    elif call == "return_attention":
+        model(tokens, layout, return_attention=True).prediction.sum().backward()
+    elif call == "queries":
+        model(tokens, layout, return_attention=[0, 5]).prediction.sum().backward()
+    else:
+        if call == "frozen":
+            model.relative.table.requires_grad_(False)
+        model.train()(tokens, layout).prediction.sum().backward()
+    assert calls == [], why
