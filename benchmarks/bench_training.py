@@ -6,7 +6,9 @@ ratio 4 (GELU), pre-norm, no dropout, one sample per step on the CPU. The peer i
 ``nn.TransformerEncoder`` with the same embedding, final norm and head, and no position term.
 
 Cases (milliseconds per step, lower is better), for GridFormer's default relative position
-bias (learned, so ``scaled_dot_product_attention`` gets an additive mask that needs a gradient)
+bias (learned, so its logits need a gradient: on the CPU, whose fused kernel gives a mask none,
+the step runs :mod:`gridformer.model.table_attention`, which reads the bias from its small
+per-grid table; on CUDA, ``scaled_dot_product_attention`` with the bias as an additive mask)
 and for ``position="none"`` (no mask: the same fused kernel as the peer):
 
 * the fused step vs ``nn.TransformerEncoder`` (target: <= 1.1x);
@@ -16,9 +18,10 @@ and for ``position="none"`` (no mask: the same fused kernel as the peer):
   above glibc's largest mmap threshold: see :func:`gridformer.training.tune_cpu_malloc`);
 * on the CPU, for the relative bias only, a peer doing the same work (no target): the same
   ``nn.TransformerEncoder`` given a learned relative-bias table of the same size through its
-  ``mask`` argument, gathered per head as GridFormer gathers it (:class:`_RelativeBiasEncoder`,
-  what a user of plain PyTorch would write). The encoder without any position term is the
-  issue's peer; this row says how much of the gap is the bias itself.
+  ``mask`` argument, gathered per head as GridFormer's dense path gathers it
+  (:class:`_RelativeBiasEncoder`, what a user of plain PyTorch would write). The encoder
+  without any position term is the issue's peer; this row says how much of the gap is the
+  bias itself.
 
 On the CPU the four rows run again in a fresh process after
 :func:`gridformer.training.tune_cpu_malloc` (glibc keeps freed ``N x N`` buffers for reuse, as
