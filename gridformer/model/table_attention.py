@@ -112,7 +112,20 @@ def table_attention(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable,
     Returns
     -------
     ``(B, H, N', hd)``.
+
+    Raises
+    ------
+    TypeError
+        When q, k, v and the table are not all float32 or all float64 CPU tensors.
     """
+    tensors = {"q": q, "k": k, "v": v, "table.values": table.values}
+    dtypes = {t.dtype for t in tensors.values()}
+    devices = {t.device.type for t in tensors.values()}
+    if len(dtypes) != 1 or dtypes - {torch.float32, torch.float64} or devices != {"cpu"}:
+        found = ", ".join(f"{name} {t.dtype} on {t.device}" for name, t in tensors.items())
+        msg = (f"table_attention needs q, k, v and the table all float32 or all float64 on "
+               f"the CPU; got {found}")
+        raise TypeError(msg)
     return TableBiasAttention.apply(q, k, v, table.values, table.index, table.n_cls, key_mask)
 
 

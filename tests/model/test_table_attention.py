@@ -132,6 +132,17 @@ def test_table_gradient_does_not_depend_on_the_thread_count(threads):
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
+def test_refuses_mixed_or_unsupported_dtypes():
+    layout = LAYOUTS["periodic-y-x"]()
+    q, k, v, learned, index, _ = _inputs(layout, heads=2, max_offset=1, n_cls=0, batch=1,
+                                         dtype=torch.float32)
+    table = relative_table(learned, index, n_cls=0, dtype=torch.float32)
+    with pytest.raises(TypeError, match=r"q torch\.bfloat16"):
+        table_attention(q.bfloat16(), k, v, table)
+    with pytest.raises(TypeError, match=r"table\.values torch\.float64"):
+        table_attention(q, k, v, relative_table(learned, index, n_cls=0, dtype=torch.float64))
+
+
 def test_index_refuses_tables_not_indexed_by_offsets():
     geometry = bias_geometry(LAYOUTS["lat-lon"](), max_offset=None, distance=True)
     with pytest.raises(ValueError, match="offsets on every axis"):
@@ -202,6 +213,7 @@ def test_model_gradients_equal_the_dense_bias_path(name, change, monkeypatch):
     ("bias-only logits", {"content_attention": False}, "train"),
     ("the chunked kernel", {"attention_kernel": "chunked"}, "train"),
     ("a frozen table", {}, "frozen"),
+    ("CPU autocast", {}, "autocast"),
 ])
 def test_other_cases_take_the_reference_paths(why, change, call, monkeypatch):
     layout = LAYOUTS["periodic-y-x"]()
@@ -216,6 +228,9 @@ def test_other_cases_take_the_reference_paths(why, change, call, monkeypatch):
             model(tokens, layout)
     elif call == "return_attention":
         model(tokens, layout, return_attention=True).prediction.sum().backward()
+    elif call == "autocast":
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            model(tokens, layout).prediction.float().sum().backward()
     elif call == "queries":
         model(tokens, layout, return_attention=[0, 5]).prediction.sum().backward()
     else:
