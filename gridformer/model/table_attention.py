@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numba import get_num_threads
 from torch import Tensor
 
 from gridformer.model._table_kernels import add_table_bias, softmax_table_backward
@@ -176,7 +177,5 @@ class TableBiasAttention(torch.autograd.Function):
 
 def _row_chunks(jobs: int, rows: int) -> int:
     """Row chunks per (sample, head) so that every numba thread gets a few jobs."""
-    from numba import get_num_threads
-
     wanted = _JOBS_PER_THREAD * get_num_threads()
     return max(1, min(rows, -(-wanted // jobs)))
