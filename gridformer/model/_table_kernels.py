@@ -20,6 +20,15 @@ from numba import njit, prange
 __all__ = ["add_table_bias", "softmax_table_backward"]
 
 
+@njit(inline="always")
+def _add_run(dst, dst_start, src, src_start, n):  # pragma: no cover - jit
+    """``dst[dst_start : dst_start + n] += src[src_start : src_start + n]`` (vectorised)."""
+    out = dst[dst_start:dst_start + n]
+    add = src[src_start:src_start + n]
+    for j in range(n):
+        out[j] += add[j]
+
+
 @njit(parallel=True, fastmath=True, cache=True)
 def add_table_bias(logits, table, qoff, run_koff, run_len, n_cls):  # pragma: no cover - jit
     """``logits[bh, n_cls + q, n_cls + k] += table[bh % H, qoff[q] + koff[k]]`` in place."""
@@ -34,12 +43,7 @@ def add_table_bias(logits, table, qoff, run_koff, run_len, n_cls):  # pragma: no
         entries = table[bh % H]
         base = qoff[q]
         for r in range(R):
-            start = base + run_koff[r]
-            first = n_cls + r * run_len
-            out = row[first:first + run_len]
-            src = entries[start:start + run_len]
-            for j in range(run_len):
-                out[j] += src[j]
+            _add_run(row, n_cls + r * run_len, entries, base + run_koff[r], run_len)
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -73,9 +77,4 @@ def softmax_table_backward(weights, grad, row_dot, table_grad, qoff, run_koff, r
                 continue
             base = qoff[i - n_cls]
             for r in range(R):
-                start = base + run_koff[r]
-                first = n_cls + r * run_len
-                dst = acc[start:start + run_len]
-                src = g[first:first + run_len]
-                for j in range(run_len):
-                    dst[j] += src[j]
+                _add_run(acc, base + run_koff[r], g, n_cls + r * run_len, run_len)
