@@ -32,9 +32,10 @@ def _split(store: Any, spec: dict[str, Any], lead: int) -> tuple[int, int]:
     if n_val and touches and s1 > n_train:
         first_val = str(store.times.values[n_train])
         msg = (f"the store's statistics period {store.settings['stats_time']} (steps {s0}.."
-               f"{s1 - 1}) overlaps the validation steps (from step {n_train}, {first_val}, with "
-               f"val_fraction={fraction}); write the store with a statistics period that ends "
-               f"before {first_val} (--stats-time) so validation data never leak into training")
+               f"{s1 - 1}) overlaps the validation steps (from step {n_train}, time "
+               f"{first_val}, with val_fraction={fraction}); write the store with a statistics "
+               f"period that ends before {first_val} (--stats-time) so validation data never "
+               f"leak into training")
         raise ValueError(msg)
     return n_train, n_val
 

@@ -97,7 +97,7 @@ def test_store_pairs_split_by_time_and_refuse_leaks(store):
     assert not bool(pairs.layout.valid[:, 0].any())
     assert pairs.metadata["normalization"]["mean"]["t2m"] == store.meta["statistics"]["t2m"]["mean"]
     with pytest.raises(ValueError, match=r"statistics period .* overlaps the validation steps "
-                                         r"\(from step 20, 2001-01-21"):
+                                         r"\(from step 20, time 2001-01-21"):
         load_pairs({"store": str(store.path), "val_fraction": 0.5})
     with pytest.raises(ValueError, match=r"patch_size: store has \[2, 2\], expected \[4, 4\]"):
         load_pairs({"store": str(store.path), "patch_size": 4})
