@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from numba import get_num_threads
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from gridformer.model._table_kernels import add_table_bias, softmax_table_backward
 from gridformer.model.bias_tables import AxisTable
@@ -155,6 +156,7 @@ class TableBiasAttention(torch.autograd.Function):
         return out.view(B, H, N, -1)
 
     @staticmethod
+    @once_differentiable  # the compiled backward has no derivative of its own
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
         qs, keys, vals, weights, out = ctx.saved_tensors
         B, H, N, hd, table_shape, table_dtype = ctx.shapes

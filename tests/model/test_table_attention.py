@@ -132,6 +132,17 @@ def test_table_gradient_does_not_depend_on_the_thread_count(threads):
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
+def test_double_backward_is_refused_clearly():
+    layout = LAYOUTS["1-d"]()
+    q, k, v, learned, index, _ = _inputs(layout, heads=2, max_offset=2, n_cls=0, batch=1,
+                                         dtype=torch.float64)
+    out = table_attention(q, k, v, relative_table(learned, index, n_cls=0,
+                                                  dtype=torch.float64))
+    (grad_q,) = torch.autograd.grad(out.square().sum(), q, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        grad_q.sum().backward()
+
+
 def test_refuses_mixed_or_unsupported_dtypes():
     layout = LAYOUTS["periodic-y-x"]()
     q, k, v, learned, index, _ = _inputs(layout, heads=2, max_offset=1, n_cls=0, batch=1,
