@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from numba import get_num_threads
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from gridformer.model._table_kernels import add_table_bias, softmax_table_backward
+from gridformer.model.attention import attention
 from gridformer.model.bias_tables import AxisTable
 
 __all__ = [
@@ -150,17 +150,21 @@ class TableBiasAttention(torch.autograd.Function):
         weights = torch.softmax(logits, dim=-1)  # (B H, N, N)
         del logits
         out = torch.bmm(weights, vals)  # (B H, N, hdv)
-        ctx.save_for_backward(qs, keys, vals, weights, out)
-        ctx.index, ctx.n_cls, ctx.scale = index, n_cls, scale
-        ctx.shapes = (B, H, N, hd, tuple(values.shape), values.dtype)
+        ctx.save_for_backward(q, k, v, values, weights, out)
+        ctx.index, ctx.n_cls, ctx.scale, ctx.key_mask = index, n_cls, scale, key_mask
         return out.view(B, H, N, -1)
 
     @staticmethod
-    @once_differentiable  # the compiled backward has no derivative of its own
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
-        qs, keys, vals, weights, out = ctx.saved_tensors
-        B, H, N, hd, table_shape, table_dtype = ctx.shapes
+        if torch.is_grad_enabled():  # create_graph=True: a backward that is differentiable
+            return _reference_backward(ctx, grad_out)
+        q, k, v, values, weights, out = ctx.saved_tensors
+        B, H, N, hd = q.shape
+        table_shape, table_dtype = values.shape, values.dtype
         index = ctx.index
+        qs = (q * ctx.scale).reshape(B * H, N, hd)  # (B H, N, hd)
+        keys = k.reshape(B * H, N, hd)  # (B H, N, hd)
+        vals = v.reshape(B * H, N, v.shape[-1])  # (B H, N, hdv)
         d_out = grad_out.reshape(B * H, N, -1)  # (B H, N, hdv)
         d_vals_t = torch.bmm(d_out.transpose(1, 2), weights)  # (B H, hdv, N)
         grad = torch.bmm(d_out, vals.transpose(1, 2))  # (B H, N, N): dL/dweights
@@ -175,6 +179,27 @@ class TableBiasAttention(torch.autograd.Function):
         d_values = table_grad.view(B, H, chunks, -1).sum((0, 2)).to(table_dtype)  # (H, S)
         return (d_q.view(B, H, N, hd), d_keys_t.transpose(1, 2).view(B, H, N, hd),
                 d_vals_t.transpose(1, 2).view(B, H, N, -1), d_values, None, None, None)
+
+
+def _reference_backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+    """Gradients from the dense-bias formula, as a graph (for double backward).
+
+    Under ``create_graph=True`` the compiled backward would give gradients without a graph;
+    this recomputes ``attention(q, k, v, bias)`` with the ``(1, H, N', N')`` bias gathered
+    from the table and differentiates it with autograd, so second derivatives exist.
+    """
+    q, k, v, values, _weights, _out = ctx.saved_tensors
+    index, n_cls = ctx.index, ctx.n_cls
+    koff = (index.run_koff[:, None] + np.arange(index.run_len)).reshape(-1)  # (N,)
+    n_keys = q.shape[2]
+    entries = torch.full((n_keys, n_keys), values.shape[1], dtype=torch.int64)  # S: no bias
+    entries[n_cls:, n_cls:] = torch.as_tensor(index.qoff[:, None] + koff[None, :])
+    bias = F.pad(values, (0, 1))[:, entries][None]  # (1, H, N', N')
+    out, _ = attention(q, k, v, bias, ctx.key_mask, scale=ctx.scale, return_weights=True)
+    inputs = (q, k, v, values)
+    wanted = [t for t in inputs if t.requires_grad]
+    grads = iter(torch.autograd.grad(out, wanted, grad_out, create_graph=True))
+    return (*(next(grads) if t.requires_grad else None for t in inputs), None, None, None)
 
 
 def _row_chunks(jobs: int, rows: int) -> int:

@@ -132,15 +132,23 @@ def test_table_gradient_does_not_depend_on_the_thread_count(threads):
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
-def test_double_backward_is_refused_clearly():
-    layout = LAYOUTS["1-d"]()
-    q, k, v, learned, index, _ = _inputs(layout, heads=2, max_offset=2, n_cls=0, batch=1,
-                                         dtype=torch.float64)
-    out = table_attention(q, k, v, relative_table(learned, index, n_cls=0,
-                                                  dtype=torch.float64))
-    (grad_q,) = torch.autograd.grad(out.square().sum(), q, create_graph=True)
-    with pytest.raises(RuntimeError, match="once_differentiable"):
-        grad_q.sum().backward()
+def test_second_derivatives_equal_the_dense_bias_reference():
+    layout = LAYOUTS["periodic-y-x"]()
+    q, k, v, learned, index, dense_index = _inputs(layout, heads=2, max_offset=2, n_cls=1,
+                                                   batch=2, dtype=torch.float64)
+    key_mask = torch.ones(2, q.shape[2], dtype=torch.bool)
+    key_mask[1, 4] = False
+
+    def second(out):  # d/d(q, k, v, table) of |d out / d q|^2: needs a differentiable backward
+        (grad_q,) = torch.autograd.grad(out.square().sum(), q, create_graph=True)
+        return torch.autograd.grad(grad_q.square().sum(), (q, k, v, learned))
+
+    got = second(table_attention(q, k, v, relative_table(learned, index, n_cls=1,
+                                                         dtype=torch.float64), key_mask))
+    bias = F.pad(learned, (0, 1))[:, dense_index][None]
+    want = second(attention(q, k, v, bias, key_mask, return_weights=True)[0])
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-11)
 
 
 def test_refuses_mixed_or_unsupported_dtypes():
