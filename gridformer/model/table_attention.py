@@ -147,8 +147,10 @@ class TableBiasAttention(torch.autograd.Function):
                        index.qoff, index.run_koff, index.run_len, n_cls)
         if key_mask is not None:
             logits.view(B, H, N, N).masked_fill_(~key_mask[:, None, None, :], float("-inf"))
-        weights = torch.softmax(logits, dim=-1)  # (B H, N, N)
-        del logits
+        # softmax in place (ATen's kernel reads each row before writing it; the tests compare
+        # with the out-of-place softmax): one (B H, N, N) buffer per layer instead of two at
+        # once, which keeps glibc's heap from fragmenting and re-faulting at a batch of 8
+        weights = torch.ops.aten._softmax.out(logits, -1, False, out=logits)  # (B H, N, N)
         out = torch.bmm(weights, vals)  # (B H, N, hdv)
         ctx.save_for_backward(q, k, v, values, weights, out)
         ctx.index, ctx.n_cls, ctx.scale, ctx.key_mask = index, n_cls, scale, key_mask
