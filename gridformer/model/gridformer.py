@@ -312,18 +312,17 @@ class GridFormer(nn.Module):
 
         That path serves the CPU in float32 / float64 (no autocast), with gradients on, for
         content attention plus the learned relative bias alone (no distance bias, relative
-        content terms or attention dropout), when no weights are returned; every other case
-        takes the dense bias.
+        content terms or attention dropout in any layer), when no weights are returned; the
+        geometry holds its index only on the CPU. Every other case takes the dense bias.
         """
         cfg = self.config
         return (TABLE_ATTENTION and geo.table_index is not None and self.distance is None
                 and self.relative.table.requires_grad and torch.is_grad_enabled()
-                and self.relative.table.device.type == "cpu"
                 and dtype in (torch.float32, torch.float64)
                 and not torch.is_autocast_enabled("cpu")
                 and cfg.content_attention and not cfg.relative_content
-                and not cfg.relative_key_content and not (self.training and cfg.dropout > 0)
-                and not full and queries is None)
+                and not cfg.relative_key_content and not full and queries is None
+                and not (cfg.dropout > 0 and any(b.attn.training for b in self.blocks)))
 
     def _geometry(self, layout: Any, device: torch.device, dense: bool = True) -> _Geometry:
         key = (id(layout), str(device), dense)

@@ -52,10 +52,11 @@ class TableIndex:
 
     ``qoff`` ``(N,)`` and ``run_koff`` ``(R,)`` int64: the entry of query ``q`` and key
     ``r * run_len + j`` is ``qoff[q] + run_koff[r] + j`` (module docstring of
-    :mod:`gridformer.model._table_kernels`).
+    :mod:`gridformer.model._table_kernels`); ``koff`` ``(N,)`` spells out the keys' part.
     """
 
     qoff: np.ndarray
+    koff: np.ndarray
     run_koff: np.ndarray
     run_len: int
     columns: Tensor  # (S,) int64: the relative-table column of each entry (K = no bias)
@@ -73,7 +74,7 @@ class TableIndex:
         if not np.array_equal(koff, expected):  # offset tables step by one along the last axis
             msg = "the relative columns' key offsets do not run contiguously along the last axis"
             raise ValueError(msg)
-        return cls(np.ascontiguousarray(qoff), run_koff, run_len, columns.values[0])
+        return cls(np.ascontiguousarray(qoff), koff, run_koff, run_len, columns.values[0])
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,16 @@ def table_attention(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable,
     Raises
     ------
     TypeError
-        When q, k, v and the table are not all float32 or all float64 CPU tensors.
+        When q, k, v and the table are not all float32 or all float64 CPU tensors, or the
+        key mask is not bool.
+    ValueError
+        When the shapes do not fit each other or the table's layout (names each shape).
     """
     tensors = {"q": q, "k": k, "v": v, "table.values": table.values}
+    if not all(isinstance(t, Tensor) for t in tensors.values()):
+        found = {name: type(t).__name__ for name, t in tensors.items()}
+        msg = f"table_attention needs tensors for q, k, v and the table; got {found}"
+        raise TypeError(msg)
     dtypes = {t.dtype for t in tensors.values()}
     devices = {t.device.type for t in tensors.values()}
     if len(dtypes) != 1 or dtypes - {torch.float32, torch.float64} or devices != {"cpu"}:
@@ -128,7 +136,30 @@ def table_attention(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable,
         msg = (f"table_attention needs q, k, v and the table all float32 or all float64 on "
                f"the CPU; got {found}")
         raise TypeError(msg)
+    _check_shapes(q, k, v, table, key_mask)
     return TableBiasAttention.apply(q, k, v, table.values, table.index, table.n_cls, key_mask)
+
+
+def _check_shapes(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable,
+                  key_mask: Tensor | None) -> None:
+    """Refuse shapes the compiled passes would read or write out of bounds."""
+    n_keys = table.n_cls + len(table.index.qoff)
+    heads = table.values.shape[0]
+    shapes = f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+    if q.ndim != 4 or k.shape != q.shape or v.ndim != 4 or v.shape[:3] != q.shape[:3]:
+        msg = (f"table_attention needs q and k of one (B, H, N', hd) shape and v of shape "
+               f"(B, H, N', hdv); got {shapes}")
+        raise ValueError(msg)
+    if q.shape[1] != heads or q.shape[2] != n_keys:
+        msg = (f"table_attention: the table holds H={heads} heads over N'={n_keys} keys "
+               f"({table.n_cls} class token(s) + {len(table.index.qoff)} grid tokens); "
+               f"got {shapes}")
+        raise ValueError(msg)
+    if key_mask is not None and (key_mask.dtype != torch.bool
+                                 or tuple(key_mask.shape) != (q.shape[0], n_keys)):
+        msg = (f"key_mask must be a bool tensor of shape (B, N') = {(q.shape[0], n_keys)}; "
+               f"got {key_mask.dtype} {tuple(key_mask.shape)}")
+        raise (TypeError if key_mask.dtype != torch.bool else ValueError)(msg)
 
 
 class TableBiasAttention(torch.autograd.Function):
@@ -143,7 +174,7 @@ class TableBiasAttention(torch.autograd.Function):
         keys = k.reshape(B * H, N, hd)  # (B H, N, hd)
         vals = v.reshape(B * H, N, v.shape[-1])  # (B H, N, hdv)
         logits = torch.bmm(qs, keys.transpose(1, 2))  # (B H, N, N)
-        add_table_bias(logits.numpy(), values.detach().to(logits.dtype).contiguous().numpy(),
+        add_table_bias(logits.numpy(), values.detach().contiguous().numpy(),
                        index.qoff, index.run_koff, index.run_len, n_cls)
         if key_mask is not None:
             logits.view(B, H, N, N).masked_fill_(~key_mask[:, None, None, :], float("-inf"))
@@ -151,10 +182,13 @@ class TableBiasAttention(torch.autograd.Function):
         # with the out-of-place softmax): one (B H, N, N) buffer per layer instead of two at
         # once, which keeps glibc's heap from fragmenting and re-faulting at a batch of 8
         weights = torch.ops.aten._softmax.out(logits, -1, False, out=logits)  # (B H, N, N)
-        out = torch.bmm(weights, vals)  # (B H, N, hdv)
-        ctx.save_for_backward(q, k, v, values, weights, out)
+        out = v.new_empty(B, H, N, v.shape[-1])  # its own tensor, not a view: free to modify
+        torch.bmm(weights, vals, out=out.view(B * H, N, -1))  # (B H, N, hdv)
+        # the backward's row sums dO . O read a copy (N x hdv per head, cheap), so that the
+        # caller may change the output in place as with any other op
+        ctx.save_for_backward(q, k, v, values, weights, out.detach().clone())
         ctx.index, ctx.n_cls, ctx.scale, ctx.key_mask = index, n_cls, scale, key_mask
-        return out.view(B, H, N, -1)
+        return out
 
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
@@ -162,7 +196,6 @@ class TableBiasAttention(torch.autograd.Function):
             return _reference_backward(ctx, grad_out)
         q, k, v, values, weights, out = ctx.saved_tensors
         B, H, N, hd = q.shape
-        table_shape, table_dtype = values.shape, values.dtype
         index = ctx.index
         qs = (q * ctx.scale).reshape(B * H, N, hd)  # (B H, N, hd)
         keys = k.reshape(B * H, N, hd)  # (B H, N, hd)
@@ -170,15 +203,15 @@ class TableBiasAttention(torch.autograd.Function):
         d_out = grad_out.reshape(B * H, N, -1)  # (B H, N, hdv)
         d_vals_t = torch.bmm(d_out.transpose(1, 2), weights)  # (B H, hdv, N)
         grad = torch.bmm(d_out, vals.transpose(1, 2))  # (B H, N, N): dL/dweights
-        row_dot = (d_out * out).sum(-1)  # (B H, N)
+        row_dot = (d_out * out.view(B * H, N, -1)).sum(-1)  # (B H, N): sum_j P dP = dO . O
         chunks = _row_chunks(B * H, N)
-        table_grad = grad.new_zeros(B * H * chunks, table_shape[1])  # (B H C, S)
+        table_grad = grad.new_zeros(B * H * chunks, values.shape[1])  # (B H C, S)
         softmax_table_backward(weights.numpy(), grad.numpy(), row_dot.numpy(),
                                table_grad.numpy(), index.qoff, index.run_koff, index.run_len,
                                ctx.n_cls)  # grad is now dL/dlogits
         d_q = torch.bmm(grad, keys).mul_(ctx.scale)  # (B H, N, hd)
         d_keys_t = torch.bmm(qs.transpose(1, 2), grad)  # (B H, hd, N)
-        d_values = table_grad.view(B, H, chunks, -1).sum((0, 2)).to(table_dtype)  # (H, S)
+        d_values = table_grad.view(B, H, chunks, -1).sum((0, 2))  # (H, S)
         return (d_q.view(B, H, N, hd), d_keys_t.transpose(1, 2).view(B, H, N, hd),
                 d_vals_t.transpose(1, 2).view(B, H, N, -1), d_values, None, None, None)
 
@@ -192,10 +225,9 @@ def _reference_backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]
     """
     q, k, v, values, _weights, _out = ctx.saved_tensors
     index, n_cls = ctx.index, ctx.n_cls
-    koff = (index.run_koff[:, None] + np.arange(index.run_len)).reshape(-1)  # (N,)
     n_keys = q.shape[2]
     entries = torch.full((n_keys, n_keys), values.shape[1], dtype=torch.int64)  # S: no bias
-    entries[n_cls:, n_cls:] = torch.as_tensor(index.qoff[:, None] + koff[None, :])
+    entries[n_cls:, n_cls:] = torch.as_tensor(index.qoff[:, None] + index.koff[None, :])
     bias = F.pad(values, (0, 1))[:, entries][None]  # (1, H, N', N')
     out, _ = attention(q, k, v, bias, ctx.key_mask, scale=ctx.scale, return_weights=True)
     inputs = (q, k, v, values)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numba
 import numpy as np
 import pytest
 import torch
@@ -113,23 +112,38 @@ def test_backward_matches_finite_differences():
     assert torch.autograd.gradcheck(f, (q, k, v, learned))
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_table_gradient_does_not_depend_on_the_thread_count(threads):
+@pytest.mark.parametrize("chunks", [1, 5, "rows"])
+def test_table_gradient_is_the_same_for_any_split_of_the_rows(chunks, monkeypatch):
+    """The backward splits each (sample, head) into row chunks with their own partial table
+    gradient (how many depends on the thread count); every split must sum to the reference."""
     layout = LAYOUTS["periodic-y-x"]()
-    q, k, v, learned, index, _ = _inputs(layout, heads=3, max_offset=2, n_cls=0, batch=1,
-                                         dtype=torch.float64)
+    q, k, v, learned, index, dense_index = _inputs(layout, heads=3, max_offset=2, n_cls=1,
+                                                   batch=2, dtype=torch.float64)
+    monkeypatch.setattr(table_module, "_row_chunks",
+                        lambda jobs, rows: rows if chunks == "rows" else chunks)
+    out = table_attention(q, k, v, relative_table(learned, index, n_cls=1,
+                                                  dtype=torch.float64))
+    grad = torch.randn_like(out)
+    (got,) = torch.autograd.grad(out, learned, grad)
+    bias = F.pad(learned, (0, 1))[:, dense_index][None]
+    (want,) = torch.autograd.grad(attention(q, k, v, bias, return_weights=True)[0], learned,
+                                  grad)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-11)
+
+
+def test_output_may_be_changed_in_place_like_any_op():
+    layout = LAYOUTS["1-d"]()
+    q, k, v, learned, index, dense_index = _inputs(layout, heads=2, max_offset=2, n_cls=0,
+                                                   batch=1, dtype=torch.float64)
     out = table_attention(q, k, v, relative_table(learned, index, n_cls=0,
                                                   dtype=torch.float64))
-    (want,) = torch.autograd.grad(out.sum(), learned)
-    before = numba.get_num_threads()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    try:
-        out = table_attention(q, k, v, relative_table(learned, index, n_cls=0,
-                                                      dtype=torch.float64))
-        (got,) = torch.autograd.grad(out.sum(), learned)
-    finally:
-        numba.set_num_threads(before)
-    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    out.mul_(2.0)  # in place on the result: no error, and the gradient sees the doubling
+    got = torch.autograd.grad(out.square().sum(), (q, learned))
+    bias = F.pad(learned, (0, 1))[:, dense_index][None]
+    expected = attention(q, k, v, bias, return_weights=True)[0].mul_(2.0)
+    want = torch.autograd.grad(expected.square().sum(), (q, learned))
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-11)
 
 
 def test_second_derivatives_equal_the_dense_bias_reference():
@@ -160,6 +174,30 @@ def test_refuses_mixed_or_unsupported_dtypes():
         table_attention(q.bfloat16(), k, v, table)
     with pytest.raises(TypeError, match=r"table\.values torch\.float64"):
         table_attention(q, k, v, relative_table(learned, index, n_cls=0, dtype=torch.float64))
+
+
+def test_refuses_shapes_that_do_not_fit_the_table():
+    layout = LAYOUTS["periodic-y-x"]()  # 48 grid tokens
+    q, k, v, learned, index, _ = _inputs(layout, heads=2, max_offset=1, n_cls=0, batch=2,
+                                         dtype=torch.float32)
+    table = relative_table(learned, index, n_cls=0, dtype=torch.float32)
+    with_cls = relative_table(learned, index, n_cls=1, dtype=torch.float32)
+    with pytest.raises(ValueError, match=r"H=2 heads over N'=49 keys \(1 class token"):
+        table_attention(q, k, v, with_cls)  # no class token in q
+    with pytest.raises(ValueError, match=r"H=2 heads over N'=48 keys"):
+        table_attention(q[:, :, :40], k[:, :, :40], v[:, :, :40], table)
+    three = torch.cat([q, q[:, :1]], dim=1)  # 3 heads against a 2-head table
+    with pytest.raises(ValueError, match=r"H=2 heads"):
+        table_attention(three, three, three, table)
+    with pytest.raises(ValueError, match=r"q and k of one \(B, H, N', hd\) shape"):
+        table_attention(q, k[:, :, :, :2], v, table)
+    with pytest.raises(TypeError, match=r"key_mask must be a bool tensor .* got torch.float32"):
+        table_attention(q, k, v, table, torch.ones(2, 48))
+    with pytest.raises(ValueError, match=r"key_mask must be .* \(2, 48\); got torch.bool"):
+        table_attention(q, k, v, table, torch.ones(2, 47, dtype=torch.bool))
+    with pytest.raises(TypeError, match=r"needs tensors for q, k, v and the table; "
+                                        r"got {'q': 'NoneType'"):
+        table_attention(None, k, v, table)
 
 
 def test_index_refuses_tables_not_indexed_by_offsets():
@@ -233,6 +271,7 @@ def test_model_gradients_equal_the_dense_bias_path(name, change, monkeypatch):
     ("the chunked kernel", {"attention_kernel": "chunked"}, "train"),
     ("a frozen table", {}, "frozen"),
     ("CPU autocast", {}, "autocast"),
+    ("dropout in one layer left in training mode", {"dropout": 0.1}, "one_layer_train"),
 ])
 def test_other_cases_take_the_reference_paths(why, change, call, monkeypatch):
     layout = LAYOUTS["periodic-y-x"]()
@@ -247,6 +286,10 @@ def test_other_cases_take_the_reference_paths(why, change, call, monkeypatch):
             model(tokens, layout)
     elif call == "return_attention":
         model(tokens, layout, return_attention=True).prediction.sum().backward()
+    elif call == "one_layer_train":
+        model.eval()
+        model.blocks[0].attn.train()
+        model(tokens, layout).prediction.sum().backward()
     elif call == "autocast":
         with torch.autocast("cpu", dtype=torch.bfloat16):
             model(tokens, layout).prediction.float().sum().backward()
