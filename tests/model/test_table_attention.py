@@ -60,6 +60,21 @@ def _inputs(layout: TokenLayout, *, heads: int, max_offset: int, n_cls: int, bat
     return q, k, v, learned, index, dense_index
 
 
+def _ours_and_reference(q, k, v, learned, index, dense_index, *, n_cls: int,
+                        key_mask: torch.Tensor | None = None):
+    """``table_attention``'s output and the dense-bias reference's, from the same inputs."""
+    ours = table_attention(q, k, v, relative_table(learned, index, n_cls=n_cls, dtype=q.dtype),
+                           key_mask)
+    bias = F.pad(learned, (0, 1))[:, dense_index][None]  # (1, H, N', N')
+    reference, _ = attention(q, k, v, bias, key_mask, return_weights=True)
+    return ours, reference
+
+
+def _assert_each_close(got, want, *, rtol: float = 1e-10, atol: float = 1e-11) -> None:
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=rtol, atol=atol)
+
+
 @pytest.mark.parametrize("name", list(LAYOUTS))
 @pytest.mark.parametrize(("batch", "n_cls", "max_offset", "masked"),
                          [(1, 0, 8, False), (3, 1, 1, True), (2, 0, 2, True)])
@@ -73,31 +88,24 @@ def test_matches_the_dense_bias_reference(name, batch, n_cls, max_offset, masked
         key_mask = torch.ones(batch, q.shape[2], dtype=torch.bool)
         key_mask[0, n_cls + 1] = False
         key_mask[-1, -3:] = False
-    table = relative_table(learned, index, n_cls=n_cls, dtype=torch.float64)
-    out = table_attention(q, k, v, table, key_mask)
-    bias = F.pad(learned, (0, 1))[:, dense_index][None]  # (1, H, N', N')
-    expected, _ = attention(q, k, v, bias, key_mask, return_weights=True)
+    out, expected = _ours_and_reference(q, k, v, learned, index, dense_index, n_cls=n_cls,
+                                        key_mask=key_mask)
     torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
     grad = torch.randn_like(out)
     got = torch.autograd.grad(out, (q, k, v, learned), grad)
     want = torch.autograd.grad(expected, (q, k, v, learned), grad)
-    for g, w in zip(got, want, strict=True):
-        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-11)
+    _assert_each_close(got, want)
 
 
 def test_float32_matches_the_reference_to_float_tolerance():
     layout = LAYOUTS["periodic-y-x"]()
     q, k, v, learned, index, dense_index = _inputs(layout, heads=4, max_offset=3, n_cls=0,
                                                    batch=2, dtype=torch.float32)
-    out = table_attention(q, k, v, relative_table(learned, index, n_cls=0,
-                                                  dtype=torch.float32))
-    bias = F.pad(learned, (0, 1))[:, dense_index][None]
-    expected, _ = attention(q, k, v, bias, return_weights=True)
+    out, expected = _ours_and_reference(q, k, v, learned, index, dense_index, n_cls=0)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
     got = torch.autograd.grad(out.square().sum(), (q, k, v, learned))
     want = torch.autograd.grad(expected.square().sum(), (q, k, v, learned))
-    for g, w in zip(got, want, strict=True):
-        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+    _assert_each_close(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_backward_matches_finite_differences():
@@ -121,13 +129,10 @@ def test_table_gradient_is_the_same_for_any_split_of_the_rows(chunks, monkeypatc
                                                    batch=2, dtype=torch.float64)
     monkeypatch.setattr(table_module, "_row_chunks",
                         lambda jobs, rows: rows if chunks == "rows" else chunks)
-    out = table_attention(q, k, v, relative_table(learned, index, n_cls=1,
-                                                  dtype=torch.float64))
+    out, expected = _ours_and_reference(q, k, v, learned, index, dense_index, n_cls=1)
     grad = torch.randn_like(out)
     (got,) = torch.autograd.grad(out, learned, grad)
-    bias = F.pad(learned, (0, 1))[:, dense_index][None]
-    (want,) = torch.autograd.grad(attention(q, k, v, bias, return_weights=True)[0], learned,
-                                  grad)
+    (want,) = torch.autograd.grad(expected, learned, grad)
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-11)
 
 
@@ -135,15 +140,12 @@ def test_output_may_be_changed_in_place_like_any_op():
     layout = LAYOUTS["1-d"]()
     q, k, v, learned, index, dense_index = _inputs(layout, heads=2, max_offset=2, n_cls=0,
                                                    batch=1, dtype=torch.float64)
-    out = table_attention(q, k, v, relative_table(learned, index, n_cls=0,
-                                                  dtype=torch.float64))
+    out, expected = _ours_and_reference(q, k, v, learned, index, dense_index, n_cls=0)
     out.mul_(2.0)  # in place on the result: no error, and the gradient sees the doubling
+    expected.mul_(2.0)
     got = torch.autograd.grad(out.square().sum(), (q, learned))
-    bias = F.pad(learned, (0, 1))[:, dense_index][None]
-    expected = attention(q, k, v, bias, return_weights=True)[0].mul_(2.0)
     want = torch.autograd.grad(expected.square().sum(), (q, learned))
-    for g, w in zip(got, want, strict=True):
-        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-11)
+    _assert_each_close(got, want)
 
 
 def test_second_derivatives_equal_the_dense_bias_reference():
@@ -157,12 +159,10 @@ def test_second_derivatives_equal_the_dense_bias_reference():
         (grad_q,) = torch.autograd.grad(out.square().sum(), q, create_graph=True)
         return torch.autograd.grad(grad_q.square().sum(), (q, k, v, learned))
 
-    got = second(table_attention(q, k, v, relative_table(learned, index, n_cls=1,
-                                                         dtype=torch.float64), key_mask))
-    bias = F.pad(learned, (0, 1))[:, dense_index][None]
-    want = second(attention(q, k, v, bias, key_mask, return_weights=True)[0])
-    for g, w in zip(got, want, strict=True):
-        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-11)
+    ours, reference = _ours_and_reference(q, k, v, learned, index, dense_index, n_cls=1,
+                                          key_mask=key_mask)
+    got, want = second(ours), second(reference)
+    _assert_each_close(got, want)
 
 
 def test_refuses_mixed_or_unsupported_dtypes():
