@@ -23,7 +23,7 @@ and for ``position="none"`` (no mask: the same fused kernel as the peer):
   without any position term is the issue's peer; this row says how much of the gap is the
   bias itself.
 
-On the CPU the four rows run again in a fresh process after
+On the CPU the rows run again in a fresh process after
 :func:`gridformer.training.tune_cpu_malloc` (glibc keeps freed ``N x N`` buffers for reuse, as
 ``gridformer train`` sets it on the CPU), both sides alike; their cases end in "malloc tuned".
 

@@ -24,15 +24,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gridformer.model.bias_tables import BiasGeometry
+from gridformer.model.bias_tables import AxisTable, BiasGeometry
 
-__all__ = ["DensePositions", "TablePositions", "block_tokens"]
+__all__ = ["DensePositions", "TablePositions", "block_tokens", "relative_entries"]
 
 
 def block_tokens(first: int, shape: Sequence[int], n_tokens: int, device: torch.device
                  ) -> Tensor:
     """Token indices ``(R,)`` (descending) of a reversed block starting at reversed ``first``."""
     return n_tokens - 1 - first - torch.arange(math.prod(shape), device=device)
+
+
+def relative_entries(columns: AxisTable, learned: Tensor, dtype: torch.dtype) -> AxisTable:
+    """The learned ``(H, K)`` relative bias placed on a layout's column table: ``(H, S)``.
+
+    Entry ``s`` gets ``learned[:, columns.values[0, s]]``; column ``K`` (class-token pairs,
+    "no term") gets 0. Differentiable in ``learned``.
+    """
+    padded = F.pad(learned, (0, 1))  # (H, K + 1): column K is "no bias"
+    values = padded.index_select(1, columns.values[0].to(learned.device))  # (H, S)
+    return columns.with_values(values.to(dtype))
 
 
 class TablePositions:
@@ -65,8 +76,7 @@ class TablePositions:
             if cols is None:
                 msg = "a relative bias needs the layout's relative columns (max_offset)"
                 raise ValueError(msg)
-            padded = F.pad(relative, (0, 1))  # (H, K + 1): column K is "no bias"
-            self.relative = cols.with_values(padded[:, cols.values[0]].to(dtype))  # (H, S)
+            self.relative = relative_entries(cols, relative, dtype)  # (H, S)
         self.coef = None if strength is None else (-strength / scale).to(dtype)  # (H,)
         self.distance = geometry.distance if strength is not None else None
         if self.distance is not None:

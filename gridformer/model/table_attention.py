@@ -31,6 +31,7 @@ from torch import Tensor
 
 from gridformer.model._table_kernels import add_table_bias, softmax_table_backward
 from gridformer.model.attention import attention
+from gridformer.model.bias import relative_entries
 from gridformer.model.bias_tables import AxisTable
 
 __all__ = [
@@ -52,14 +53,13 @@ class TableIndex:
 
     ``qoff`` ``(N,)`` and ``run_koff`` ``(R,)`` int64: the entry of query ``q`` and key
     ``r * run_len + j`` is ``qoff[q] + run_koff[r] + j`` (module docstring of
-    :mod:`gridformer.model._table_kernels`); ``koff`` ``(N,)`` spells out the keys' part.
+    :mod:`gridformer.model._table_kernels`), from ``columns.token_offsets()``.
     """
 
     qoff: np.ndarray
-    koff: np.ndarray
     run_koff: np.ndarray
     run_len: int
-    columns: Tensor  # (S,) int64: the relative-table column of each entry (K = no bias)
+    columns: AxisTable  # (1, S): the relative-table column of each entry (K = no bias)
 
     @classmethod
     def from_columns(cls, columns: AxisTable) -> TableIndex:
@@ -74,29 +74,32 @@ class TableIndex:
         if not np.array_equal(koff, expected):  # offset tables step by one along the last axis
             msg = "the relative columns' key offsets do not run contiguously along the last axis"
             raise ValueError(msg)
-        return cls(np.ascontiguousarray(qoff), koff, run_koff, run_len, columns.values[0])
+        return cls(np.ascontiguousarray(qoff), run_koff, run_len, columns)
 
 
 @dataclass(frozen=True)
 class RelativeTable:
     """A learned relative bias as a per-layout table: what :func:`table_attention` reads.
 
-    ``values`` ``(H, S)`` holds the bias of every table entry (gathered from the learned
+    ``entries`` holds the bias of every table entry, ``(H, S)`` (gathered from the learned
     ``(H, K)`` table, so gradients reach it); ``index`` places the entries; ``n_cls`` class
     tokens sit first on the key axis and get no bias.
     """
 
-    values: Tensor
+    entries: AxisTable
     index: TableIndex
     n_cls: int
+
+    @property
+    def values(self) -> Tensor:
+        """``(H, S)``: the bias of every table entry."""
+        return self.entries.values
 
 
 def relative_table(learned: Tensor, index: TableIndex, *, n_cls: int, dtype: torch.dtype
                    ) -> RelativeTable:
     """The per-layout table of a learned ``(H, K)`` relative bias (column ``K`` = no bias)."""
-    padded = F.pad(learned, (0, 1))  # (H, K + 1)
-    values = padded.index_select(1, index.columns.to(learned.device)).to(dtype)  # (H, S)
-    return RelativeTable(values, index, n_cls)
+    return RelativeTable(relative_entries(index.columns, learned, dtype), index, n_cls)
 
 
 def table_attention(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable,
@@ -224,11 +227,10 @@ def _reference_backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]
     from the table and differentiates it with autograd, so second derivatives exist.
     """
     q, k, v, values, _weights, _out = ctx.saved_tensors
-    index, n_cls = ctx.index, ctx.n_cls
-    n_keys = q.shape[2]
-    entries = torch.full((n_keys, n_keys), values.shape[1], dtype=torch.int64)  # S: no bias
-    entries[n_cls:, n_cls:] = torch.as_tensor(index.qoff[:, None] + index.koff[None, :])
-    bias = F.pad(values, (0, 1))[:, entries][None]  # (1, H, N', N')
+    n_cls = ctx.n_cls
+    tokens = torch.arange(q.shape[2] - n_cls)
+    spatial = ctx.index.columns.with_values(values).rows(tokens)  # (H, N, N)
+    bias = F.pad(spatial, (n_cls, 0, n_cls, 0))[None]  # (1, H, N', N'): 0 on class tokens
     out, _ = attention(q, k, v, bias, ctx.key_mask, scale=ctx.scale, return_weights=True)
     inputs = (q, k, v, values)
     wanted = [t for t in inputs if t.requires_grad]
