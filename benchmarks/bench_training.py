@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from gridformer import GridFormer, GridFormerConfig, TokenLayout
+from gridformer.model.position import relative_index
 
 if __package__:
     from benchmarks._common import compare, row, skipped_row, write_json
@@ -76,22 +77,16 @@ class _RelativeBiasEncoder(_Encoder):
     """:class:`_Encoder` with a learned relative position bias passed as its attention mask.
 
     The table holds one logit per head and clipped offset ``(dy, dx)`` on the periodic grid
-    (``(2 max_offset + 1)^2`` columns, as GridFormer's ``max_relative_offset``); each step
+    (``(2 max_offset + 1)^2`` columns numbered as GridFormer numbers them,
+    :func:`gridformer.model.position.relative_index`); each step
     gathers it to ``(B * H, N, N)`` for ``nn.MultiheadAttention``'s float ``attn_mask``.
     """
 
     def __init__(self, max_offset: int) -> None:
         super().__init__()
-        side = 2 * max_offset + 1
-        self.table = nn.Parameter(torch.zeros(HEADS, side * side))
-        y, x = torch.meshgrid(torch.arange(GRID[0]), torch.arange(GRID[1]), indexing="ij")
-
-        def column(coord: torch.Tensor, period: int) -> torch.Tensor:
-            flat = coord.reshape(-1)  # (N,)
-            offset = (flat[None, :] - flat[:, None] + period // 2) % period - period // 2
-            return offset.clamp(-max_offset, max_offset) + max_offset  # (N, N)
-
-        self.register_buffer("index", column(y, GRID[0]) * side + column(x, GRID[1]))
+        self.table = nn.Parameter(torch.zeros(HEADS, (2 * max_offset + 1) ** 2))
+        offsets = torch.as_tensor(TokenLayout.for_grid(GRID, periodic=True).offsets())
+        self.register_buffer("index", relative_index(offsets, (1, 1), max_offset))  # (N, N)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         B = tokens.shape[0]

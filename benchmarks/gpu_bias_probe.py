@@ -30,11 +30,18 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import benchmarks._uninstalled  # noqa: F401 - gridformer from this checkout if not installed
+from gridformer.model.flex import _compiled as compiled_flex
+from gridformer.model.position import relative_index
+from gridformer.tokenize import TokenLayout
 
 Inputs = dict[str, torch.Tensor]
 
@@ -45,19 +52,14 @@ def make_inputs(batch: int, heads: int, side: int, head_dim: int, device: str,
     generator = torch.Generator().manual_seed(seed)
     n, max_offset = side * side, 8
     width = 2 * max_offset + 1
-    y, x = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
-
-    def column(coord: torch.Tensor) -> torch.Tensor:
-        flat = coord.reshape(-1)  # (N,)
-        offset = (flat[None, :] - flat[:, None] + side // 2) % side - side // 2
-        return offset.clamp(-max_offset, max_offset) + max_offset  # (N, N)
+    offsets = torch.as_tensor(TokenLayout.for_grid((side, side), periodic=True).offsets())
 
     def rand(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=generator).to(device=device, dtype=dtype)
 
     out = {name: rand(batch, heads, n, head_dim) for name in ("q", "k", "v")}
     out["table"] = (0.5 * torch.randn(heads, width * width, generator=generator)).to(device)
-    out["index"] = (column(y) * width + column(x)).to(device)  # (N, N) int64
+    out["index"] = relative_index(offsets, (1, 1), max_offset).to(device)  # (N, N) int64
     return out
 
 
@@ -82,24 +84,13 @@ def sdpa(backend: SDPBackend | None, with_bias: bool = True) -> Callable[[Inputs
 
 
 def flex_table(inp: Inputs) -> torch.Tensor:
-    from torch.nn.attention.flex_attention import flex_attention
-
     table, index = inp["table"], inp["index"]
 
     def score_mod(score: torch.Tensor, b: torch.Tensor, h: torch.Tensor, q_idx: torch.Tensor,
                   kv_idx: torch.Tensor) -> torch.Tensor:
         return score + table[h, index[q_idx, kv_idx]]
 
-    return _compiled_flex(flex_attention)(inp["q"], inp["k"], inp["v"], score_mod=score_mod)
-
-
-_FLEX: dict[str, Callable] = {}
-
-
-def _compiled_flex(flex: Callable) -> Callable:
-    if "fn" not in _FLEX:
-        _FLEX["fn"] = torch.compile(flex, dynamic=False)
-    return _FLEX["fn"]
+    return compiled_flex()(inp["q"], inp["k"], inp["v"], score_mod=score_mod)
 
 
 def variants(device: str) -> dict[str, Callable[[Inputs], torch.Tensor]]:

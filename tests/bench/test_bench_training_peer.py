@@ -3,21 +3,24 @@
 import torch
 
 from benchmarks.bench_training import GRID, HEADS, _RelativeBiasEncoder
-from gridformer import TokenLayout
-from gridformer.model.position import relative_index
+from gridformer import GridFormer, GridFormerConfig, TokenLayout
 
 
-def test_relative_bias_peer_pairs_tokens_as_gridformer_does():
+def test_relative_bias_peer_gathers_the_bias_gridformer_builds():
+    """Given GridFormer's table, the peer's mask is GridFormer's dense bias, pair for pair."""
+    torch.manual_seed(0)
     layout = TokenLayout.for_grid(GRID, patch_size=1, periodic=True)
-    ours = relative_index(torch.as_tensor(layout.offsets()), (1, 1), 8).reshape(-1)  # (N*N,)
-    peer = _RelativeBiasEncoder(max_offset=8)
-    theirs = peer.index.reshape(-1)
-    # one table column per pair on both sides, and the same pairs share a column:
-    # the column labels are a bijection between the two tables
-    pairs = torch.unique(torch.stack([ours, theirs]), dim=1)  # (2, distinct pairs)
-    assert pairs.shape[1] == torch.unique(ours).numel() == torch.unique(theirs).numel()
-    assert torch.unique(theirs).numel() == 17 * 17  # every clipped offset occurs
-    assert peer.table.shape == (HEADS, 17 * 17)
+    model = GridFormer(GridFormerConfig(in_features=16, out_features=16, dim=32, depth=1,
+                                        heads=HEADS, position="relative"))
+    with torch.no_grad():
+        model.relative.table.normal_()
+    peer = _RelativeBiasEncoder(max_offset=model.config.max_relative_offset)
+    with torch.no_grad():
+        peer.table.copy_(model.relative.table)
+    with torch.no_grad():
+        ours = model._position_bias(model._geometry(layout, torch.device("cpu")))[0]
+    torch.testing.assert_close(peer.table[:, peer.index], ours)  # (H, N, N)
+    assert torch.unique(peer.index).numel() == 17 * 17  # every clipped offset occurs
 
 
 def test_relative_bias_peer_trains_its_table():
