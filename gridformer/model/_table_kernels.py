@@ -8,7 +8,8 @@ row each) whose table entries are contiguous: run ``r`` of query ``q`` starts at
 slices on both sides, so LLVM vectorises them, and the table (a few thousand entries) stays in
 cache: no ``(H, N, N)`` bias tensor is ever built.
 
-Arrays: logits / weights ``(BH, N', N')`` with ``BH = B * H`` (head ``bh % H``), the first
+Arrays: logits / weights ``(BH, N', N')`` with ``BH = B * H`` (head ``bh % H``, or a run of
+``BH`` consecutive (sample, head) slices of such an array), the first
 ``n_cls`` rows and columns being class tokens (no bias); ``qoff`` ``(N,)``, ``run_koff``
 ``(R,)`` int64 with ``R * run_len = N``.
 """
@@ -30,8 +31,10 @@ def _add_run(dst, dst_start, src, src_start, n):  # pragma: no cover - jit
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def add_table_bias(logits, table, qoff, run_koff, run_len, n_cls):  # pragma: no cover - jit
-    """``logits[bh, n_cls + q, n_cls + k] += table[bh % H, qoff[q] + koff[k]]`` in place."""
+def add_table_bias(logits, table, qoff, run_koff, run_len, n_cls, head0):  # pragma: no cover - jit
+    """``logits[bh, n_cls + q, n_cls + k] += table[(head0 + bh) % H, qoff[q] + koff[k]]`` in
+    place (``head0``: the head of ``logits[0]``, when it is a slice of a ``(B H, N', N')``
+    array)."""
     BH = logits.shape[0]
     H = table.shape[0]
     N = qoff.shape[0]
@@ -40,7 +43,7 @@ def add_table_bias(logits, table, qoff, run_koff, run_len, n_cls):  # pragma: no
         bh = job // N
         q = job - bh * N
         row = logits[bh, n_cls + q]
-        entries = table[bh % H]
+        entries = table[(head0 + bh) % H]
         base = qoff[q]
         for r in range(R):
             _add_run(row, n_cls + r * run_len, entries, base + run_koff[r], run_len)

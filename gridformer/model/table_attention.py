@@ -12,8 +12,12 @@ the logits straight from the small per-layout table (:func:`add_table_bias`), an
 gradient and the table's gradient come out of one pass over the weights
 (:func:`softmax_table_backward`); the weight-side products of the backward are taken as
 ``dO^T P`` and ``q^T dS`` (``(hd, N')`` results), which MKL runs faster than autograd's
-``P^T dO`` and ``dS^T q``. Outputs and gradients equal the reference
-:func:`gridformer.model.attention.attention` with the gathered bias (tested to float
+``P^T dO`` and ``dS^T q``. Both passes run over chunks of a few (sample, head) slices
+(:data:`_CHUNK_BYTES` of ``(N', N')`` products each): a chunk's matrix product, bias, softmax
+and product with ``v`` (its gradient products and softmax backward in the backward) follow
+one another while its products are still in the cache, and the backward's ``dL/dweights``
+needs one chunk's buffer instead of a ``(B H, N', N')`` one. Outputs and gradients equal the
+reference :func:`gridformer.model.attention.attention` with the gathered bias (tested to float
 tolerance).
 """
 
@@ -45,6 +49,11 @@ __all__ = [
 #: Row chunks per (sample, head) in the backward pass are chosen so that there are at least
 #: this many parallel jobs per numba thread.
 _JOBS_PER_THREAD = 2
+
+#: Bytes of ``(N', N')`` products per chunk of (sample, head) slices: the forward and the
+#: backward run over chunks this large, each chunk's passes one after another (two slices at
+#: 1,024 tokens in float32; 8 MiB of weights and 8 MiB of their gradient fit a 32 MiB L3).
+_CHUNK_BYTES = 8 * 2**20
 
 
 @dataclass(frozen=True)
@@ -176,17 +185,24 @@ class TableBiasAttention(torch.autograd.Function):
         qs = (q * scale).reshape(B * H, N, hd)  # (B H, N, hd)
         keys = k.reshape(B * H, N, hd)  # (B H, N, hd)
         vals = v.reshape(B * H, N, v.shape[-1])  # (B H, N, hdv)
-        logits = torch.bmm(qs, keys.transpose(1, 2))  # (B H, N, N)
-        add_table_bias(logits.numpy(), values.detach().contiguous().numpy(),
-                       index.qoff, index.run_koff, index.run_len, n_cls)
-        if key_mask is not None:
-            logits.view(B, H, N, N).masked_fill_(~key_mask[:, None, None, :], float("-inf"))
-        # softmax in place (ATen's kernel reads each row before writing it; the tests compare
-        # with the out-of-place softmax): one (B H, N, N) buffer per layer instead of two at
-        # once, which keeps glibc's heap from fragmenting and re-faulting at a batch of 8
-        weights = torch.ops.aten._softmax.out(logits, -1, False, out=logits)  # (B H, N, N)
+        table = values.detach().contiguous().numpy()  # (H, S)
+        masked = None
+        if key_mask is not None:  # (B H, 1, N'): True where a key is masked out
+            masked = (~key_mask)[:, None, None, :].expand(B, H, 1, N).reshape(B * H, 1, N)
+        weights = q.new_empty(B * H, N, N)  # (B H, N, N), saved for the backward
         out = v.new_empty(B, H, N, v.shape[-1])  # its own tensor, not a view: free to modify
-        torch.bmm(weights, vals, out=out.view(B * H, N, -1))  # (B H, N, hdv)
+        flat_out = out.view(B * H, N, -1)  # (B H, N, hdv)
+        for part in _slice_chunks(B * H, N, q.element_size()):
+            logits = weights[part]  # (c, N, N): one chunk's products stay in cache
+            torch.bmm(qs[part], keys[part].transpose(1, 2), out=logits)
+            add_table_bias(logits.numpy(), table, index.qoff, index.run_koff, index.run_len,
+                           n_cls, part.start % H)
+            if masked is not None:
+                logits.masked_fill_(masked[part], float("-inf"))
+            # softmax in place (ATen's kernel reads each row before writing it; the tests
+            # compare with the out-of-place softmax)
+            torch.ops.aten._softmax.out(logits, -1, False, out=logits)
+            torch.bmm(logits, vals[part], out=flat_out[part])  # (c, N, hdv)
         # the backward's row sums dO . O read a copy (N x hdv per head, cheap), so that the
         # caller may change the output in place as with any other op
         ctx.save_for_backward(q, k, v, values, weights, out.detach().clone())
@@ -199,24 +215,34 @@ class TableBiasAttention(torch.autograd.Function):
             return _reference_backward(ctx, grad_out)
         q, k, v, values, weights, out = ctx.saved_tensors
         B, H, N, hd = q.shape
+        hdv = v.shape[-1]
         index = ctx.index
         qs = (q * ctx.scale).reshape(B * H, N, hd)  # (B H, N, hd)
         keys = k.reshape(B * H, N, hd)  # (B H, N, hd)
-        vals = v.reshape(B * H, N, v.shape[-1])  # (B H, N, hdv)
-        d_out = grad_out.reshape(B * H, N, -1)  # (B H, N, hdv)
-        d_vals_t = torch.bmm(d_out.transpose(1, 2), weights)  # (B H, hdv, N)
-        grad = torch.bmm(d_out, vals.transpose(1, 2))  # (B H, N, N): dL/dweights
+        vals = v.reshape(B * H, N, hdv)  # (B H, N, hdv)
+        d_out = grad_out.reshape(B * H, N, hdv)  # (B H, N, hdv)
         row_dot = (d_out * out.view(B * H, N, -1)).sum(-1)  # (B H, N): sum_j P dP = dO . O
-        chunks = _row_chunks(B * H, N)
-        table_grad = grad.new_zeros(B * H * chunks, values.shape[1])  # (B H C, S)
-        softmax_table_backward(weights.numpy(), grad.numpy(), row_dot.numpy(),
-                               table_grad.numpy(), index.qoff, index.run_koff, index.run_len,
-                               ctx.n_cls)  # grad is now dL/dlogits
-        d_q = torch.bmm(grad, keys).mul_(ctx.scale)  # (B H, N, hd)
-        d_keys_t = torch.bmm(qs.transpose(1, 2), grad)  # (B H, hd, N)
-        d_values = table_grad.view(B, H, chunks, -1).sum((0, 2))  # (H, S)
-        return (d_q.view(B, H, N, hd), d_keys_t.transpose(1, 2).view(B, H, N, hd),
-                d_vals_t.transpose(1, 2).view(B, H, N, -1), d_values, None, None, None)
+        parts = _slice_chunks(B * H, N, q.element_size())
+        size = parts[0].stop - parts[0].start
+        grad = q.new_empty(size, N, N)  # (c, N, N): dL/dweights, then dL/dlogits, per chunk
+        rows = _row_chunks(size, N)
+        table_grad = q.new_zeros(B * H, rows, values.shape[1])  # (B H, C, S)
+        d_q = q.new_empty(B * H, N, hd)  # (B H, N, hd)
+        d_keys_t = q.new_empty(B * H, hd, N)  # (B H, hd, N)
+        d_vals_t = q.new_empty(B * H, hdv, N)  # (B H, hdv, N)
+        for part in parts:
+            w, g = weights[part], grad[:part.stop - part.start]  # (c, N, N) each
+            torch.bmm(d_out[part].transpose(1, 2), w, out=d_vals_t[part])  # (c, hdv, N)
+            torch.bmm(d_out[part], vals[part].transpose(1, 2), out=g)  # (c, N, N)
+            softmax_table_backward(w.numpy(), g.numpy(), row_dot[part].numpy(),
+                                   table_grad[part].view(-1, values.shape[1]).numpy(),
+                                   index.qoff, index.run_koff, index.run_len, ctx.n_cls)
+            torch.bmm(g, keys[part], out=d_q[part])  # (c, N, hd)
+            torch.bmm(qs[part].transpose(1, 2), g, out=d_keys_t[part])  # (c, hd, N)
+        d_values = table_grad.view(B, H, rows, -1).sum((0, 2))  # (H, S)
+        return (d_q.mul_(ctx.scale).view(B, H, N, hd),
+                d_keys_t.transpose(1, 2).view(B, H, N, hd),
+                d_vals_t.transpose(1, 2).view(B, H, N, hdv), d_values, None, None, None)
 
 
 def _reference_backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
@@ -242,3 +268,11 @@ def _row_chunks(jobs: int, rows: int) -> int:
     """Row chunks per (sample, head) so that every numba thread gets a few jobs."""
     wanted = _JOBS_PER_THREAD * get_num_threads()
     return max(1, min(rows, -(-wanted // jobs)))
+
+
+def _slice_chunks(slices: int, n: int, itemsize: int) -> list[slice]:
+    """Runs of (sample, head) slices whose ``(c, N', N')`` products fill about
+    :data:`_CHUNK_BYTES`: each chunk's products, softmax and matrix products follow one another
+    while the chunk is in the cache (module docstring)."""
+    size = max(1, min(slices, _CHUNK_BYTES // (n * n * itemsize)))
+    return [slice(start, min(slices, start + size)) for start in range(0, slices, size)]
