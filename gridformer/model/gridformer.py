@@ -290,7 +290,7 @@ class GridFormer(nn.Module):
                                max_rows=self.config.attention_chunk or None)
         if queries is not None:
             ctx.queries = torch.as_tensor(queries, device=device)
-        if kernel == "dense" and self._trains_relative_table(geo, dtype, full, queries):
+        if kernel == "dense" and self._trains_relative_table(geo, dtype, queries):
             ctx.relative_table = relative_table(self.relative.table, geo.table_index,
                                                 n_cls=n_cls, dtype=dtype)
         elif kernel == "dense":
@@ -306,14 +306,15 @@ class GridFormer(nn.Module):
                 scale=self.config.distance_scale_km, n_cls=n_cls, dtype=dtype)
         return ctx
 
-    def _trains_relative_table(self, geo: _Geometry, dtype: torch.dtype, full: bool,
+    def _trains_relative_table(self, geo: _Geometry, dtype: torch.dtype,
                                queries: np.ndarray | None) -> bool:
         """Whether this forward trains the relative table with ``table_attention``.
 
         That path serves the CPU in float32 / float64 (no autocast), with gradients on, for
         content attention plus the learned relative bias alone (no distance bias, relative
-        content terms or attention dropout in any layer), when no weights are returned; the
-        geometry holds its index only on the CPU. Every other case takes the dense bias.
+        content terms or attention dropout in any layer), with or without full weights
+        (``return_attention``; not the rows of a query set); the geometry holds its index
+        only on the CPU. Every other case takes the dense bias.
         """
         cfg = self.config
         return (TABLE_ATTENTION and geo.table_index is not None and self.distance is None
@@ -321,7 +322,7 @@ class GridFormer(nn.Module):
                 and dtype in (torch.float32, torch.float64)
                 and not torch.is_autocast_enabled("cpu")
                 and cfg.content_attention and not cfg.relative_content
-                and not cfg.relative_key_content and not full and queries is None
+                and not cfg.relative_key_content and queries is None
                 and not (cfg.dropout > 0 and any(b.attn.training for b in self.blocks)))
 
     def _geometry(self, layout: Any, device: torch.device, dense: bool = True) -> _Geometry:

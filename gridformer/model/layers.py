@@ -165,6 +165,9 @@ class SelfAttention(nn.Module):
         """``(B, H, N, hd)`` output and full weights (with ``ctx.full_maps``) by the kernel."""
         q, k = logits.q, logits.k
         if ctx.relative_table is not None:
+            if ctx.full_maps:
+                return table_attention(q, k, v, ctx.relative_table, ctx.key_mask,
+                                       return_weights=True)
             return table_attention(q, k, v, ctx.relative_table, ctx.key_mask), None
         if ctx.kernel == "dense":
             bias = ctx.dense_bias

@@ -112,7 +112,8 @@ def relative_table(learned: Tensor, index: TableIndex, *, n_cls: int, dtype: tor
 
 
 def table_attention(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable,
-                    key_mask: Tensor | None = None) -> Tensor:
+                    key_mask: Tensor | None = None, *, return_weights: bool = False
+                    ) -> Tensor | tuple[Tensor, Tensor]:
     """``softmax(q k^T / sqrt(hd) + bias) v`` with the bias read from ``table``.
 
     Parameters
@@ -123,10 +124,14 @@ def table_attention(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable,
         The learned relative bias of this layout (:func:`relative_table`).
     key_mask
         ``(B, N')`` bool, True where a key may be attended to, or None.
+    return_weights
+        Also return the attention weights ``softmax(q k^T / sqrt(hd) + bias)``, ``(B, H, N',
+        N')``: the tensor the backward reads (no copy; gradients may flow through it too;
+        changing it in place makes a later backward refuse, as with any saved tensor).
 
     Returns
     -------
-    ``(B, H, N', hd)``.
+    ``(B, H, N', hdv)``, or that and the weights with ``return_weights``.
 
     Raises
     ------
@@ -149,7 +154,9 @@ def table_attention(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable,
                f"the CPU; got {found}")
         raise TypeError(msg)
     _check_shapes(q, k, v, table, key_mask)
-    return TableBiasAttention.apply(q, k, v, table.values, table.index, table.n_cls, key_mask)
+    out, weights = TableBiasAttention.apply(q, k, v, table.values, table.index, table.n_cls,
+                                            key_mask)
+    return (out, weights) if return_weights else out
 
 
 def _check_shapes(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable,
@@ -189,11 +196,14 @@ class TableBiasAttention(torch.autograd.Function):
         masked = None
         if key_mask is not None:  # (B H, 1, N'): True where a key is masked out
             masked = (~key_mask)[:, None, None, :].expand(B, H, 1, N).reshape(B * H, 1, N)
-        weights = q.new_empty(B * H, N, N)  # (B H, N, N), saved for the backward
-        out = v.new_empty(B, H, N, v.shape[-1])  # its own tensor, not a view: free to modify
+        # outputs are tensors of their own, not views (a view made here could not be changed
+        # in place): the weights, saved for the backward, and the output
+        weights = q.new_empty(B, H, N, N)  # (B, H, N, N)
+        out = v.new_empty(B, H, N, v.shape[-1])  # (B, H, N, hdv)
+        flat_weights = weights.view(B * H, N, N)  # (B H, N, N)
         flat_out = out.view(B * H, N, -1)  # (B H, N, hdv)
         for part in _slice_chunks(B * H, N, q.element_size()):
-            logits = weights[part]  # (c, N, N): one chunk's products stay in cache
+            logits = flat_weights[part]  # (c, N, N): one chunk's products stay in cache
             torch.bmm(qs[part], keys[part].transpose(1, 2), out=logits)
             add_table_bias(logits.numpy(), table, index.qoff, index.run_koff, index.run_len,
                            n_cls, part.start % H)
@@ -207,21 +217,30 @@ class TableBiasAttention(torch.autograd.Function):
         # caller may change the output in place as with any other op
         ctx.save_for_backward(q, k, v, values, weights, out.detach().clone())
         ctx.index, ctx.n_cls, ctx.scale, ctx.key_mask = index, n_cls, scale, key_mask
-        return out
+        ctx.set_materialize_grads(False)  # no (B, H, N, N) zeros for weights nobody used
+        return out, weights
 
     @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+    def backward(ctx: Any, grad_out: Tensor | None, grad_weights: Tensor | None
+                 ) -> tuple[Tensor | None, ...]:
         if torch.is_grad_enabled():  # create_graph=True: a backward that is differentiable
-            return _reference_backward(ctx, grad_out)
+            return _reference_backward(ctx, grad_out, grad_weights)
         q, k, v, values, weights, out = ctx.saved_tensors
         B, H, N, hd = q.shape
         hdv = v.shape[-1]
         index = ctx.index
+        if grad_out is None:  # only the weights were used
+            grad_out = torch.zeros_like(out)
         qs = (q * ctx.scale).reshape(B * H, N, hd)  # (B H, N, hd)
         keys = k.reshape(B * H, N, hd)  # (B H, N, hd)
         vals = v.reshape(B * H, N, hdv)  # (B H, N, hdv)
         d_out = grad_out.reshape(B * H, N, hdv)  # (B H, N, hdv)
+        flat_weights = weights.view(B * H, N, N)  # (B H, N, N)
         row_dot = (d_out * out.view(B * H, N, -1)).sum(-1)  # (B H, N): sum_j P dP = dO . O
+        d_weights = None
+        if grad_weights is not None:  # the weights' own gradient joins dL/dweights
+            d_weights = grad_weights.reshape(B * H, N, N)  # (B H, N, N)
+            row_dot += (flat_weights * d_weights).sum(-1)
         parts = _slice_chunks(B * H, N, q.element_size())
         size = parts[0].stop - parts[0].start
         grad = q.new_empty(size, N, N)  # (c, N, N): dL/dweights, then dL/dlogits, per chunk
@@ -231,9 +250,11 @@ class TableBiasAttention(torch.autograd.Function):
         d_keys_t = q.new_empty(B * H, hd, N)  # (B H, hd, N)
         d_vals_t = q.new_empty(B * H, hdv, N)  # (B H, hdv, N)
         for part in parts:
-            w, g = weights[part], grad[:part.stop - part.start]  # (c, N, N) each
+            w, g = flat_weights[part], grad[:part.stop - part.start]  # (c, N, N) each
             torch.bmm(d_out[part].transpose(1, 2), w, out=d_vals_t[part])  # (c, hdv, N)
             torch.bmm(d_out[part], vals[part].transpose(1, 2), out=g)  # (c, N, N)
+            if d_weights is not None:
+                g += d_weights[part]
             softmax_table_backward(w.numpy(), g.numpy(), row_dot[part].numpy(),
                                    table_grad[part].view(-1, values.shape[1]).numpy(),
                                    index.qoff, index.run_koff, index.run_len, ctx.n_cls)
@@ -245,7 +266,8 @@ class TableBiasAttention(torch.autograd.Function):
                 d_vals_t.transpose(1, 2).view(B, H, N, hdv), d_values, None, None, None)
 
 
-def _reference_backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+def _reference_backward(ctx: Any, grad_out: Tensor | None, grad_weights: Tensor | None
+                        ) -> tuple[Tensor | None, ...]:
     """Gradients from the dense-bias formula, as a graph (for double backward).
 
     Under ``create_graph=True`` the compiled backward would give gradients without a graph;
@@ -257,10 +279,12 @@ def _reference_backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]
     tokens = torch.arange(q.shape[2] - n_cls)
     spatial = ctx.index.columns.with_values(values).rows(tokens)  # (H, N, N)
     bias = F.pad(spatial, (n_cls, 0, n_cls, 0))[None]  # (1, H, N', N'): 0 on class tokens
-    out, _ = attention(q, k, v, bias, ctx.key_mask, scale=ctx.scale, return_weights=True)
+    out, weights = attention(q, k, v, bias, ctx.key_mask, scale=ctx.scale, return_weights=True)
+    used = [(t, g) for t, g in ((out, grad_out), (weights, grad_weights)) if g is not None]
     inputs = (q, k, v, values)
     wanted = [t for t in inputs if t.requires_grad]
-    grads = iter(torch.autograd.grad(out, wanted, grad_out, create_graph=True))
+    grads = iter(torch.autograd.grad([t for t, _ in used], wanted, [g for _, g in used],
+                                     create_graph=True, allow_unused=True))
     return (*(next(grads) if t.requires_grad else None for t in inputs), None, None, None)
 
 

@@ -171,21 +171,65 @@ def test_output_may_be_changed_in_place_like_any_op():
     _assert_each_close(got, want)
 
 
-def test_second_derivatives_equal_the_dense_bias_reference():
+@pytest.mark.parametrize("used", ["both", "weights only"])
+def test_returned_weights_and_their_gradients_equal_the_reference(used):
+    """With ``return_weights`` the weights are the reference's, and a loss that reads them
+    (alone, or with the output) has the reference's gradients."""
+    layout = LAYOUTS["padded-y-x"]()
+    q, k, v, learned, index, dense_index = _inputs(layout, heads=3, max_offset=2, n_cls=1,
+                                                   batch=2, dtype=torch.float64)
+    key_mask = torch.ones(2, q.shape[2], dtype=torch.bool)
+    key_mask[0, -3:] = False
+    table = relative_table(learned, index, n_cls=1, dtype=torch.float64)
+    out, weights = table_attention(q, k, v, table, key_mask, return_weights=True)
+    bias = F.pad(learned, (0, 1))[:, dense_index][None]  # (1, H, N', N')
+    ref_out, ref_weights = attention(q, k, v, bias, key_mask, return_weights=True)
+    torch.testing.assert_close(weights, ref_weights, rtol=1e-12, atol=1e-12)
+    assert weights.shape == (2, 3, q.shape[2], q.shape[2])
+    assert weights._base is None  # a tensor of its own: not a view of a forward buffer
+    w_grad = torch.randn_like(weights)
+
+    def loss(o, w):
+        maps = (w * w_grad).sum() + w.square().sum()
+        return maps if used == "weights only" else maps + o.square().sum()
+
+    got = torch.autograd.grad(loss(out, weights), (q, k, v, learned), materialize_grads=True)
+    want = torch.autograd.grad(loss(ref_out, ref_weights), (q, k, v, learned),
+                               materialize_grads=True)  # v: unused by the weights alone
+    _assert_each_close(got, want)
+
+
+def test_returned_weights_changed_in_place_make_the_backward_refuse():
+    layout = LAYOUTS["1-d"]()
+    q, k, v, learned, index, _ = _inputs(layout, heads=2, max_offset=2, n_cls=0, batch=1,
+                                         dtype=torch.float64)
+    out, weights = table_attention(q, k, v, relative_table(learned, index, n_cls=0,
+                                                           dtype=torch.float64),
+                                   return_weights=True)
+    weights.mul_(2.0)  # the backward reads these weights: it must not run on changed ones
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+
+
+@pytest.mark.parametrize("through", ["output", "weights"])
+def test_second_derivatives_equal_the_dense_bias_reference(through):
     layout = LAYOUTS["periodic-y-x"]()
     q, k, v, learned, index, dense_index = _inputs(layout, heads=2, max_offset=2, n_cls=1,
                                                    batch=2, dtype=torch.float64)
     key_mask = torch.ones(2, q.shape[2], dtype=torch.bool)
     key_mask[1, 4] = False
 
-    def second(out):  # d/d(q, k, v, table) of |d out / d q|^2: needs a differentiable backward
-        (grad_q,) = torch.autograd.grad(out.square().sum(), q, create_graph=True)
-        return torch.autograd.grad(grad_q.square().sum(), (q, k, v, learned))
+    def second(out, weights):  # d/d(q, k, v, table) of |d f / d q|^2: a differentiable backward
+        f = out.square().sum() if through == "output" else weights[:, :, 2:5].square().sum()
+        (grad_q,) = torch.autograd.grad(f, q, create_graph=True)
+        return torch.autograd.grad(grad_q.square().sum(), (q, k, v, learned),
+                                   materialize_grads=True)
 
-    ours, reference = _ours_and_reference(q, k, v, learned, index, dense_index, n_cls=1,
-                                          key_mask=key_mask)
-    got, want = second(ours), second(reference)
-    _assert_each_close(got, want)
+    table = relative_table(learned, index, n_cls=1, dtype=torch.float64)
+    ours = table_attention(q, k, v, table, key_mask, return_weights=True)
+    bias = F.pad(learned, (0, 1))[:, dense_index][None]  # (1, H, N', N')
+    reference = attention(q, k, v, bias, key_mask, return_weights=True)
+    _assert_each_close(second(*ours), second(*reference))
 
 
 def test_refuses_mixed_or_unsupported_dtypes():
@@ -242,15 +286,22 @@ def _model(layout: TokenLayout, **change) -> GridFormer:
 
 
 def _train_step(model: GridFormer, layout: TokenLayout, table: bool, monkeypatch,
-                mask: torch.Tensor | None = None):
+                mask: torch.Tensor | None = None, maps: bool = False):
+    """Prediction (and with ``maps`` each layer's weights) and every parameter gradient of
+    one step; with ``maps`` the loss reads the weights too."""
     monkeypatch.setattr(gridformer_module, "TABLE_ATTENTION", table)
     torch.manual_seed(1)
     tokens = torch.randn(2, layout.n_tokens, 3)
     model.zero_grad()
-    prediction = model(tokens, layout, mask=mask).prediction
-    prediction.square().mean().backward()
-    return prediction.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
-                                 if p.grad is not None}
+    output = model(tokens, layout, mask=mask, return_attention=maps)
+    loss = output.prediction.square().mean()
+    if maps:
+        loss = loss + sum(w[:, :, :4].square().sum() for w in output.attention)
+    loss.backward()
+    result = (output.prediction.detach(),
+              *(tuple(w.detach() for w in output.attention) if maps else ()))
+    return result, {n: p.grad.clone() for n, p in model.named_parameters()
+                    if p.grad is not None}
 
 
 @pytest.mark.parametrize(("name", "change"), [
@@ -260,8 +311,14 @@ def _train_step(model: GridFormer, layout: TokenLayout, table: bool, monkeypatch
     ("lat-lon", {"head": "index", "pool": "cls"}),
     ("space-time", {}),
     ("periodic-y-x", {"checkpoint_blocks": True}),
+    ("periodic-y-x", {"maps": True}),
+    ("lat-lon", {"head": "index", "pool": "cls", "maps": True}),
 ])
 def test_model_gradients_equal_the_dense_bias_path(name, change, monkeypatch):
+    """Predictions, attention maps (``return_attention=True``, read by the loss) and every
+    parameter gradient are the same through the table as through the dense bias."""
+    change = dict(change)
+    maps = change.pop("maps", False)
     layout = LAYOUTS[name]()
     model = _model(layout, **change)
     calls = []
@@ -270,12 +327,13 @@ def test_model_gradients_equal_the_dense_bias_path(name, change, monkeypatch):
                         lambda *a: calls.append(1) or real(*a))
     mask = torch.ones(2, layout.n_tokens, dtype=torch.bool)
     mask[1, :2] = False
-    out, grads = _train_step(model, layout, True, monkeypatch, mask)
+    out, grads = _train_step(model, layout, True, monkeypatch, mask, maps)
     assert calls  # the table path ran
     n_calls = len(calls)
-    ref_out, ref_grads = _train_step(model, layout, False, monkeypatch, mask)
+    ref_out, ref_grads = _train_step(model, layout, False, monkeypatch, mask, maps)
     assert len(calls) == n_calls  # and the reference did not
-    torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-6)
+    assert len(out) == len(ref_out) == (1 + model.config.depth if maps else 1)
+    _assert_each_close(out, ref_out, rtol=1e-5, atol=1e-6)
     assert grads.keys() == ref_grads.keys()
     scale = max(g.abs().max() for g in ref_grads.values())
     for name_, g in grads.items():
@@ -285,7 +343,6 @@ def test_model_gradients_equal_the_dense_bias_path(name, change, monkeypatch):
 
 @pytest.mark.parametrize(("why", "change", "call"), [
     ("no gradients", {}, "no_grad"),
-    ("weights returned", {}, "return_attention"),
     ("a query set", {}, "queries"),
     ("attention dropout in training", {"dropout": 0.1}, "train"),
     ("a distance bias", {"distance_bias": "learned"}, "train"),
@@ -307,8 +364,6 @@ def test_other_cases_take_the_reference_paths(why, change, call, monkeypatch):
     if call == "no_grad":
         with torch.no_grad():
             model(tokens, layout)
-    elif call == "return_attention":
-        model(tokens, layout, return_attention=True).prediction.sum().backward()
     elif call == "one_layer_train":
         model.eval()
         model.blocks[0].attn.train()
