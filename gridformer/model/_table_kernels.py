@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from numba import njit, prange
 
-__all__ = ["add_table_bias", "softmax_table_backward"]
+__all__ = ["add_table_bias", "softmax_backward", "softmax_table_backward"]
 
 
 @njit(inline="always")
@@ -81,3 +81,18 @@ def softmax_table_backward(weights, grad, row_dot, table_grad, qoff, run_koff, r
             base = qoff[i - n_cls]
             for r in range(R):
                 _add_run(acc, base + run_koff[r], g, n_cls + r * run_len, run_len)
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def softmax_backward(weights, grad, row_dot):  # pragma: no cover - jit
+    """Softmax backward in place, without a table: ``grad`` (``dL/dweights``) becomes
+    ``weights * (grad - row_dot)`` (``row_dot`` as in :func:`softmax_table_backward`)."""
+    BH, NQ, NK = weights.shape
+    for job in prange(BH * NQ):
+        bh = job // NQ
+        i = job - bh * NQ
+        d = row_dot[bh, i]
+        w = weights[bh, i]
+        g = grad[bh, i]
+        for j in range(NK):
+            g[j] = w[j] * (g[j] - d)

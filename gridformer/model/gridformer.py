@@ -290,9 +290,11 @@ class GridFormer(nn.Module):
                                max_rows=self.config.attention_chunk or None)
         if queries is not None:
             ctx.queries = torch.as_tensor(queries, device=device)
-        if kernel == "dense" and self._trains_relative_table(geo, dtype, queries):
-            ctx.relative_table = relative_table(self.relative.table, geo.table_index,
-                                                n_cls=n_cls, dtype=dtype)
+        if kernel == "dense" and self._takes_table_path(geo, dtype, device, full, queries):
+            ctx.table_path = True
+            if self.relative is not None:
+                ctx.relative_table = relative_table(self.relative.table, geo.table_index,
+                                                    n_cls=n_cls, dtype=dtype)
         elif kernel == "dense":
             ctx.dense_bias, ctx.rel_index = self._position_bias(geo), geo.rel_index
             if ctx.dense_bias is not None or ctx.rel_index is not None:
@@ -306,24 +308,29 @@ class GridFormer(nn.Module):
                 scale=self.config.distance_scale_km, n_cls=n_cls, dtype=dtype)
         return ctx
 
-    def _trains_relative_table(self, geo: _Geometry, dtype: torch.dtype,
-                               queries: np.ndarray | None) -> bool:
-        """Whether this forward trains the relative table with ``table_attention``.
+    def _takes_table_path(self, geo: _Geometry, dtype: torch.dtype, device: torch.device,
+                          full: bool, queries: np.ndarray | None) -> bool:
+        """Whether this forward runs :func:`~gridformer.model.table_attention.table_attention`.
 
-        That path serves the CPU in float32 / float64 (no autocast), with gradients on, for
-        content attention plus the learned relative bias alone (no distance bias, relative
-        content terms or attention dropout in any layer), with or without full weights
-        (``return_attention``; not the rows of a query set); the geometry holds its index
-        only on the CPU. Every other case takes the dense bias.
+        That path serves training on the CPU in float32 / float64 (no autocast, gradients
+        on) for content attention with no attention dropout in any layer and no query set,
+        and either the learned relative bias alone (no distance bias or relative content
+        terms; the geometry holds its index only on the CPU), with or without full weights,
+        or no position term in the logits at all when full weights are returned
+        (``return_attention=True``; without them the fused kernel serves). Every other case
+        takes the dense bias or the fused kernel.
         """
         cfg = self.config
-        return (TABLE_ATTENTION and geo.table_index is not None and self.distance is None
-                and self.relative.table.requires_grad and torch.is_grad_enabled()
-                and dtype in (torch.float32, torch.float64)
-                and not torch.is_autocast_enabled("cpu")
-                and cfg.content_attention and not cfg.relative_content
+        if not (TABLE_ATTENTION and torch.device(device).type == "cpu"
+                and torch.is_grad_enabled() and dtype in (torch.float32, torch.float64)
+                and not torch.is_autocast_enabled("cpu") and cfg.content_attention
+                and self.distance is None and not cfg.relative_content
                 and not cfg.relative_key_content and queries is None
-                and not (cfg.dropout > 0 and any(b.attn.training for b in self.blocks)))
+                and not (cfg.dropout > 0 and any(b.attn.training for b in self.blocks))):
+            return False
+        if self.relative is None:
+            return full
+        return geo.table_index is not None and self.relative.table.requires_grad
 
     def _geometry(self, layout: Any, device: torch.device, dense: bool = True) -> _Geometry:
         key = (id(layout), str(device), dense)

@@ -52,10 +52,12 @@ class AttentionContext:
         Return each layer's detached :class:`LayerLogits` (for an ``AttentionProbe``).
     max_rows
         Query rows per block of the chunked kernel (None: sized by memory).
+    table_path
+        The dense kernel runs :func:`~gridformer.model.table_attention.table_attention` (CPU
+        training: the learned relative bias read from ``relative_table``, or no bias at all
+        when full weights are returned; ``dense_bias`` is then None).
     relative_table
-        The learned relative bias as a per-layout table, when the dense kernel trains it with
-        :func:`~gridformer.model.table_attention.table_attention` (CPU; then ``dense_bias``
-        is None).
+        The learned relative bias as a per-layout table on the table path (None: no bias).
     """
 
     kernel: str = "dense"
@@ -69,6 +71,7 @@ class AttentionContext:
     queries: Tensor | None = None
     keep_logits: bool = False
     max_rows: int | None = None
+    table_path: bool = False
     relative_table: RelativeTable | None = None
 
 
@@ -164,7 +167,7 @@ class SelfAttention(nn.Module):
                 ) -> tuple[Tensor, Tensor | None]:
         """``(B, H, N, hd)`` output and full weights (with ``ctx.full_maps``) by the kernel."""
         q, k = logits.q, logits.k
-        if ctx.relative_table is not None:
+        if ctx.table_path:
             if ctx.full_maps:
                 return table_attention(q, k, v, ctx.relative_table, ctx.key_mask,
                                        return_weights=True)

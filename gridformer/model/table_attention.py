@@ -33,7 +33,11 @@ import torch.nn.functional as F
 from numba import get_num_threads
 from torch import Tensor
 
-from gridformer.model._table_kernels import add_table_bias, softmax_table_backward
+from gridformer.model._table_kernels import (
+    add_table_bias,
+    softmax_backward,
+    softmax_table_backward,
+)
 from gridformer.model.attention import attention
 from gridformer.model.bias import relative_entries
 from gridformer.model.bias_tables import AxisTable
@@ -111,7 +115,7 @@ def relative_table(learned: Tensor, index: TableIndex, *, n_cls: int, dtype: tor
     return RelativeTable(relative_entries(index.columns, learned, dtype), index, n_cls)
 
 
-def table_attention(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable,
+def table_attention(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable | None,
                     key_mask: Tensor | None = None, *, return_weights: bool = False
                     ) -> Tensor | tuple[Tensor, Tensor]:
     """``softmax(q k^T / sqrt(hd) + bias) v`` with the bias read from ``table``.
@@ -121,7 +125,8 @@ def table_attention(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable,
     q, k, v
         ``(B, H, N', hd)`` on the CPU, float32 or float64.
     table
-        The learned relative bias of this layout (:func:`relative_table`).
+        The learned relative bias of this layout (:func:`relative_table`), or None: no bias
+        (the same chunked passes, for weights the caller wants returned).
     key_mask
         ``(B, N')`` bool, True where a key may be attended to, or None.
     return_weights
@@ -141,34 +146,39 @@ def table_attention(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable,
     ValueError
         When the shapes do not fit each other or the table's layout (names each shape).
     """
-    tensors = {"q": q, "k": k, "v": v, "table.values": table.values}
+    tensors = {"q": q, "k": k, "v": v}
+    if table is not None:
+        tensors["table.values"] = table.values
     if not all(isinstance(t, Tensor) for t in tensors.values()):
         found = {name: type(t).__name__ for name, t in tensors.items()}
-        msg = f"table_attention needs tensors for q, k, v and the table; got {found}"
+        msg = f"table_attention needs tensors for q, k, v (and the table); got {found}"
         raise TypeError(msg)
     dtypes = {t.dtype for t in tensors.values()}
     devices = {t.device.type for t in tensors.values()}
     if len(dtypes) != 1 or dtypes - {torch.float32, torch.float64} or devices != {"cpu"}:
         found = ", ".join(f"{name} {t.dtype} on {t.device}" for name, t in tensors.items())
-        msg = (f"table_attention needs q, k, v and the table all float32 or all float64 on "
-               f"the CPU; got {found}")
+        msg = (f"table_attention needs q, k, v (and the table) all float32 or all float64 "
+               f"on the CPU; got {found}")
         raise TypeError(msg)
     _check_shapes(q, k, v, table, key_mask)
-    out, weights = TableBiasAttention.apply(q, k, v, table.values, table.index, table.n_cls,
-                                            key_mask)
+    if table is None:
+        out, weights = TableBiasAttention.apply(q, k, v, None, None, 0, key_mask)
+    else:
+        out, weights = TableBiasAttention.apply(q, k, v, table.values, table.index,
+                                                table.n_cls, key_mask)
     return (out, weights) if return_weights else out
 
 
-def _check_shapes(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable,
+def _check_shapes(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable | None,
                   key_mask: Tensor | None) -> None:
     """Refuse shapes the compiled passes would read or write out of bounds."""
-    n_keys = table.n_cls + len(table.index.qoff)
-    heads = table.values.shape[0]
     shapes = f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
     if q.ndim != 4 or k.shape != q.shape or v.ndim != 4 or v.shape[:3] != q.shape[:3]:
         msg = (f"table_attention needs q and k of one (B, H, N', hd) shape and v of shape "
                f"(B, H, N', hdv); got {shapes}")
         raise ValueError(msg)
+    n_keys = q.shape[2] if table is None else table.n_cls + len(table.index.qoff)
+    heads = q.shape[1] if table is None else table.values.shape[0]
     if q.shape[1] != heads or q.shape[2] != n_keys:
         msg = (f"table_attention: the table holds H={heads} heads over N'={n_keys} keys "
                f"({table.n_cls} class token(s) + {len(table.index.qoff)} grid tokens); "
@@ -185,14 +195,15 @@ class TableBiasAttention(torch.autograd.Function):
     """Autograd function behind :func:`table_attention` (module docstring)."""
 
     @staticmethod
-    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, values: Tensor, index: TableIndex,
-                n_cls: int, key_mask: Tensor | None) -> Tensor:
+    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, values: Tensor | None,
+                index: TableIndex | None, n_cls: int, key_mask: Tensor | None
+                ) -> tuple[Tensor, Tensor]:
         B, H, N, hd = q.shape
         scale = 1.0 / math.sqrt(hd)
         qs = (q * scale).reshape(B * H, N, hd)  # (B H, N, hd)
         keys = k.reshape(B * H, N, hd)  # (B H, N, hd)
         vals = v.reshape(B * H, N, v.shape[-1])  # (B H, N, hdv)
-        table = values.detach().contiguous().numpy()  # (H, S)
+        table = None if values is None else values.detach().contiguous().numpy()  # (H, S)
         masked = None
         if key_mask is not None:  # (B H, 1, N'): True where a key is masked out
             masked = (~key_mask)[:, None, None, :].expand(B, H, 1, N).reshape(B * H, 1, N)
@@ -205,8 +216,9 @@ class TableBiasAttention(torch.autograd.Function):
         for part in _slice_chunks(B * H, N, q.element_size()):
             logits = flat_weights[part]  # (c, N, N): one chunk's products stay in cache
             torch.bmm(qs[part], keys[part].transpose(1, 2), out=logits)
-            add_table_bias(logits.numpy(), table, index.qoff, index.run_koff, index.run_len,
-                           n_cls, part.start % H)
+            if table is not None:
+                add_table_bias(logits.numpy(), table, index.qoff, index.run_koff,
+                               index.run_len, n_cls, part.start % H)
             if masked is not None:
                 logits.masked_fill_(masked[part], float("-inf"))
             # softmax in place (ATen's kernel reads each row before writing it; the tests
@@ -245,7 +257,7 @@ class TableBiasAttention(torch.autograd.Function):
         size = parts[0].stop - parts[0].start
         grad = q.new_empty(size, N, N)  # (c, N, N): dL/dweights, then dL/dlogits, per chunk
         rows = _row_chunks(size, N)
-        table_grad = q.new_zeros(B * H, rows, values.shape[1])  # (B H, C, S)
+        table_grad = None if values is None else q.new_zeros(B * H, rows, values.shape[1])
         d_q = q.new_empty(B * H, N, hd)  # (B H, N, hd)
         d_keys_t = q.new_empty(B * H, hd, N)  # (B H, hd, N)
         d_vals_t = q.new_empty(B * H, hdv, N)  # (B H, hdv, N)
@@ -255,12 +267,17 @@ class TableBiasAttention(torch.autograd.Function):
             torch.bmm(d_out[part], vals[part].transpose(1, 2), out=g)  # (c, N, N)
             if d_weights is not None:
                 g += d_weights[part]
-            softmax_table_backward(w.numpy(), g.numpy(), row_dot[part].numpy(),
-                                   table_grad[part].view(-1, values.shape[1]).numpy(),
-                                   index.qoff, index.run_koff, index.run_len, ctx.n_cls)
+            if table_grad is None:
+                softmax_backward(w.numpy(), g.numpy(), row_dot[part].numpy())
+            else:  # (B H, C, S): each row chunk sums its own partial table gradient
+                softmax_table_backward(w.numpy(), g.numpy(), row_dot[part].numpy(),
+                                       table_grad[part].view(-1, values.shape[1]).numpy(),
+                                       index.qoff, index.run_koff, index.run_len, ctx.n_cls)
             torch.bmm(g, keys[part], out=d_q[part])  # (c, N, hd)
             torch.bmm(qs[part].transpose(1, 2), g, out=d_keys_t[part])  # (c, hd, N)
-        d_values = table_grad.view(B, H, rows, -1).sum((0, 2))  # (H, S)
+        d_values = None
+        if table_grad is not None:
+            d_values = table_grad.view(B, H, rows, -1).sum((0, 2))  # (H, S)
         return (d_q.mul_(ctx.scale).view(B, H, N, hd),
                 d_keys_t.transpose(1, 2).view(B, H, N, hd),
                 d_vals_t.transpose(1, 2).view(B, H, N, hdv), d_values, None, None, None)
@@ -275,17 +292,19 @@ def _reference_backward(ctx: Any, grad_out: Tensor | None, grad_weights: Tensor 
     from the table and differentiates it with autograd, so second derivatives exist.
     """
     q, k, v, values, _weights, _out = ctx.saved_tensors
-    n_cls = ctx.n_cls
-    tokens = torch.arange(q.shape[2] - n_cls)
-    spatial = ctx.index.columns.with_values(values).rows(tokens)  # (H, N, N)
-    bias = F.pad(spatial, (n_cls, 0, n_cls, 0))[None]  # (1, H, N', N'): 0 on class tokens
+    n_cls, bias = ctx.n_cls, None
+    if values is not None:
+        tokens = torch.arange(q.shape[2] - n_cls)
+        spatial = ctx.index.columns.with_values(values).rows(tokens)  # (H, N, N)
+        bias = F.pad(spatial, (n_cls, 0, n_cls, 0))[None]  # (1, H, N', N'): 0 on class tokens
     out, weights = attention(q, k, v, bias, ctx.key_mask, scale=ctx.scale, return_weights=True)
     used = [(t, g) for t, g in ((out, grad_out), (weights, grad_weights)) if g is not None]
     inputs = (q, k, v, values)
-    wanted = [t for t in inputs if t.requires_grad]
+    wanted = [t for t in inputs if t is not None and t.requires_grad]
     grads = iter(torch.autograd.grad([t for t, _ in used], wanted, [g for _, g in used],
                                      create_graph=True, allow_unused=True))
-    return (*(next(grads) if t.requires_grad else None for t in inputs), None, None, None)
+    return (*(next(grads) if t is not None and t.requires_grad else None for t in inputs),
+            None, None, None)
 
 
 def _row_chunks(jobs: int, rows: int) -> int:

@@ -199,6 +199,30 @@ def test_returned_weights_and_their_gradients_equal_the_reference(used):
     _assert_each_close(got, want)
 
 
+@pytest.mark.parametrize("slices", [1, 4, None])
+def test_without_a_table_matches_plain_attention(slices, monkeypatch):
+    """``table=None``: no bias, the same chunked passes; output, weights and gradients equal
+    :func:`attention` without a bias (with a key mask and a class-token-sized N')."""
+    layout = LAYOUTS["padded-y-x"]()
+    q, k, v, *_ = _inputs(layout, heads=3, max_offset=1, n_cls=1, batch=2,
+                          dtype=torch.float64)
+    n_keys = q.shape[2]
+    if slices is not None:
+        monkeypatch.setattr(table_module, "_CHUNK_BYTES", slices * n_keys * n_keys * 8)
+    key_mask = torch.ones(2, n_keys, dtype=torch.bool)
+    key_mask[1, :3] = False
+    out, weights = table_attention(q, k, v, None, key_mask, return_weights=True)
+    ref_out, ref_weights = attention(q, k, v, None, key_mask, return_weights=True)
+    _assert_each_close((out, weights), (ref_out, ref_weights), rtol=1e-12, atol=1e-12)
+    grads = (torch.randn_like(out), torch.randn_like(weights))
+    got = torch.autograd.grad((out, weights), (q, k, v), grads)
+    want = torch.autograd.grad((ref_out, ref_weights), (q, k, v), grads)
+    _assert_each_close(got, want)
+    assert torch.autograd.gradcheck(
+        lambda q, k, v: table_attention(q, k, v, None, return_weights=True),
+        (q[:1, :2, :9], k[:1, :2, :9], v[:1, :2, :9]))
+
+
 def test_returned_weights_changed_in_place_make_the_backward_refuse():
     layout = LAYOUTS["1-d"]()
     q, k, v, learned, index, _ = _inputs(layout, heads=2, max_offset=2, n_cls=0, batch=1,
@@ -262,7 +286,7 @@ def test_refuses_shapes_that_do_not_fit_the_table():
         table_attention(q, k, v, table, torch.ones(2, 48))
     with pytest.raises(ValueError, match=r"key_mask must be .* \(2, 48\); got torch.bool"):
         table_attention(q, k, v, table, torch.ones(2, 47, dtype=torch.bool))
-    with pytest.raises(TypeError, match=r"needs tensors for q, k, v and the table; "
+    with pytest.raises(TypeError, match=r"needs tensors for q, k, v \(and the table\); "
                                         r"got {'q': 'NoneType'"):
         table_attention(None, k, v, table)
 
@@ -276,12 +300,13 @@ def test_index_refuses_tables_not_indexed_by_offsets():
 # ---------------------------------------------------------------- in the model
 def _model(layout: TokenLayout, **change) -> GridFormer:
     ndim = len(bias_geometry(layout, max_offset=1, distance=False).grid)
-    cfg = dataclasses.replace(TINY, in_features=3, heads=2, position="relative", ndim=ndim,
-                              **change)
+    cfg = dataclasses.replace(TINY, **{"in_features": 3, "heads": 2, "position": "relative",
+                                       "ndim": ndim, **change})
     torch.manual_seed(0)
     model = GridFormer(cfg)
-    with torch.no_grad():
-        model.relative.table.normal_()  # a bias that matters (it starts at zero)
+    if model.relative is not None:
+        with torch.no_grad():
+            model.relative.table.normal_()  # a bias that matters (it starts at zero)
     return model
 
 
@@ -313,6 +338,9 @@ def _train_step(model: GridFormer, layout: TokenLayout, table: bool, monkeypatch
     ("periodic-y-x", {"checkpoint_blocks": True}),
     ("periodic-y-x", {"maps": True}),
     ("lat-lon", {"head": "index", "pool": "cls", "maps": True}),
+    ("periodic-y-x", {"position": "none", "maps": True}),
+    ("padded-y-x", {"position": "sincos", "maps": True}),
+    ("lat-lon", {"position": "absolute", "head": "index", "pool": "cls", "maps": True}),
 ])
 def test_model_gradients_equal_the_dense_bias_path(name, change, monkeypatch):
     """Predictions, attention maps (``return_attention=True``, read by the loss) and every
@@ -350,6 +378,10 @@ def test_model_gradients_equal_the_dense_bias_path(name, change, monkeypatch):
     ("bias-only logits", {"content_attention": False}, "train"),
     ("the chunked kernel", {"attention_kernel": "chunked"}, "train"),
     ("a frozen table", {}, "frozen"),
+    ("no position term and no weights returned (the fused kernel)", {"position": "none"},
+     "train"),
+    ("no position term, weights returned without gradients", {"position": "none"},
+     "no_grad_maps"),
     ("CPU autocast", {}, "autocast"),
     ("dropout in one layer left in training mode", {"dropout": 0.1}, "one_layer_train"),
 ])
@@ -361,9 +393,9 @@ def test_other_cases_take_the_reference_paths(why, change, call, monkeypatch):
     monkeypatch.setattr(table_module.TableBiasAttention, "apply",
                         lambda *a: calls.append(1) or real(*a))
     tokens = torch.randn(1, layout.n_tokens, 3)
-    if call == "no_grad":
+    if call in ("no_grad", "no_grad_maps"):
         with torch.no_grad():
-            model(tokens, layout)
+            model(tokens, layout, return_attention=call == "no_grad_maps")
     elif call == "one_layer_train":
         model.eval()
         model.blocks[0].attn.train()
