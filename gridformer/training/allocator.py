@@ -14,8 +14,9 @@ attention's in-place add of a bias shared by the batch (measured together). PyTo
 tuning guide recommends another allocator (jemalloc, tcmalloc) for the same reason; these
 settings need no extra library.
 
-:func:`tune_cpu_malloc` is called by ``gridformer train`` on the CPU (``GRIDFORMER_CPU_MALLOC=0``
-turns it off); call it yourself at the start of a notebook or script that trains on the CPU.
+:func:`tune_cpu_malloc` is called by ``gridformer train`` and by
+:func:`gridformer.training.fit` on the CPU (``GRIDFORMER_CPU_MALLOC=0`` turns it off); call
+it yourself at the start of a notebook or script that trains on the CPU with its own loop.
 It changes the whole process and cannot be undone, and holds on to up to about
 ``M_TRIM_THRESHOLD`` of freed memory instead of returning it to the system.
 """

@@ -25,6 +25,7 @@ from torch.utils.data import BatchSampler, Dataset, DistributedSampler
 from gridformer._progress import progress_bar, progress_enabled
 from gridformer.training import distributed
 from gridformer.training._batches import Split, batch_loss, evaluate_split
+from gridformer.training.allocator import tune_cpu_malloc
 from gridformer.training.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = [
@@ -140,7 +141,10 @@ def fit(
     grad_clip
         Max global gradient norm (None: no clipping).
     device
-        "auto" (CUDA if available), "cpu", "cuda", ...
+        "auto" (CUDA if available), "cpu", "cuda", ... On the CPU, glibc's malloc is set to
+        keep freed attention buffers for reuse (:func:`~gridformer.training.tune_cpu_malloc`:
+        the whole process, for good; ``GRIDFORMER_CPU_MALLOC=0`` leaves it alone), as
+        ``gridformer train`` does.
     amp
         bfloat16 autocast; default on for CUDA. Ignored on CPU.
     seed
@@ -181,6 +185,8 @@ def fit(
 
     device = resolve_device(device)
     ctx, device = distributed.setup(device)
+    if device.type == "cpu":
+        tune_cpu_malloc()  # attention buffers reused, not re-faulted every step
     bar: Any = progress_bar(total=0, enabled=False)
     net = None
     try:

@@ -70,3 +70,25 @@ def test_zero_leaves_malloc_alone_and_other_values_are_refused():
     assert done.returncode != 0
     assert ("GRIDFORMER_CPU_MALLOC='yes' must be 1 (tune), 0 (leave malloc alone) or unset"
             in done.stderr)
+
+
+def test_fit_tunes_malloc_on_the_cpu(monkeypatch):
+    """``fit`` on the CPU applies the settings as ``gridformer train`` does (recorded here:
+    the real call would change the test process)."""
+    import dataclasses
+    import importlib
+
+    import torch
+
+    from gridformer.model import TINY, GridFormer
+    from gridformer.tokenize import TokenLayout
+
+    fit_module = importlib.import_module("gridformer.training.fit")  # the module, not fit()
+    seen = []
+    monkeypatch.setattr(fit_module, "tune_cpu_malloc", lambda: seen.append(1))
+    layout = TokenLayout.for_grid((4, 4), patch_size=1)
+    model = GridFormer(dataclasses.replace(TINY, in_features=2, out_features=2))
+    data = (torch.randn(4, layout.n_tokens, 2), torch.randn(4, layout.n_tokens, 2))
+    fit_module.fit(model, data, layout=layout, steps=1, batch_size=2, device="cpu",
+                   progress=False)
+    assert seen == [1]
