@@ -12,8 +12,9 @@ per-grid table; on CUDA, ``scaled_dot_product_attention`` with the bias as an ad
 and for ``position="none"`` (no mask: the same fused kernel as the peer):
 
 * the fused step vs ``nn.TransformerEncoder`` (target: <= 1.1x);
-* the step with ``return_attention=True`` (explicit softmax, the weights every analysis needs)
-  vs the fused step (target: <= 1.5x);
+* the step with ``return_attention=True`` (the weights every analysis needs) vs the fused
+  step (target: <= 1.5x): on the CPU, for both positions, :mod:`gridformer.model.table_attention`
+  (which returns the weights its backward reads); on CUDA the explicit softmax;
 * on the CPU, the relative rows again at a batch of 8 (each layer's attention is then 128 MiB,
   above glibc's largest mmap threshold: see :func:`gridformer.training.tune_cpu_malloc`);
 * on the CPU, for the relative bias only, a peer doing the same work (no target): the same

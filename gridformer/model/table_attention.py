@@ -1,5 +1,12 @@
 """Dense attention with a learned relative bias read from its table: the CPU training path.
 
+It serves training steps on the CPU in two cases (:meth:`GridFormer._takes_table_path
+<gridformer.model.gridformer.GridFormer._takes_table_path>`): a learned relative bias (with or
+without the weights returned), and, with ``table=None``, logits without any position term
+when the weights are returned (``return_attention=True``): the weights it returns are the
+tensor its backward reads, so a step with attention maps costs what a step without them
+costs.
+
 On the CPU, ``scaled_dot_product_attention``'s fused kernel gives an additive mask no gradient,
 so a learned relative bias needs the explicit ``softmax(q k^T * scale + bias)``. Written with
 autograd that costs, per step, a gather of the ``(H, N', N')`` bias from the table, a copy of
