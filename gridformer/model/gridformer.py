@@ -314,8 +314,9 @@ class GridFormer(nn.Module):
 
         That path serves training on the CPU in float32 / float64 (no autocast, gradients
         on) for content attention with no attention dropout in any layer and no query set,
-        and either the learned relative bias alone (no distance bias or relative content
-        terms; the geometry holds its index only on the CPU), with or without full weights,
+        and either the learned relative bias alone (trained or frozen; no distance bias or
+        relative content terms; the geometry holds its index only on the CPU), with or
+        without full weights,
         or no position term in the logits at all when full weights are returned
         (``return_attention=True``; without them the fused kernel serves). Every other case
         takes the dense bias or the fused kernel.
@@ -330,7 +331,7 @@ class GridFormer(nn.Module):
             return False
         if self.relative is None:
             return full
-        return geo.table_index is not None and self.relative.table.requires_grad
+        return geo.table_index is not None
 
     def _geometry(self, layout: Any, device: torch.device, dense: bool = True) -> _Geometry:
         key = (id(layout), str(device), dense)

@@ -264,7 +264,9 @@ class TableBiasAttention(torch.autograd.Function):
         size = parts[0].stop - parts[0].start
         grad = q.new_empty(size, N, N)  # (c, N, N): dL/dweights, then dL/dlogits, per chunk
         rows = _row_chunks(size, N)
-        table_grad = None if values is None else q.new_zeros(B * H, rows, values.shape[1])
+        table_grad = None  # (B H, C, S) when the table needs a gradient
+        if values is not None and ctx.needs_input_grad[3]:
+            table_grad = q.new_zeros(B * H, rows, values.shape[1])
         d_q = q.new_empty(B * H, N, hd)  # (B H, N, hd)
         d_keys_t = q.new_empty(B * H, hd, N)  # (B H, hd, N)
         d_vals_t = q.new_empty(B * H, hdv, N)  # (B H, hdv, N)
@@ -274,9 +276,9 @@ class TableBiasAttention(torch.autograd.Function):
             torch.bmm(d_out[part], vals[part].transpose(1, 2), out=g)  # (c, N, N)
             if d_weights is not None:
                 g += d_weights[part]
-            if table_grad is None:
+            if table_grad is None:  # no table, or a frozen one
                 softmax_backward(w.numpy(), g.numpy(), row_dot[part].numpy())
-            else:  # (B H, C, S): each row chunk sums its own partial table gradient
+            else:  # each row chunk sums its own partial table gradient
                 softmax_table_backward(w.numpy(), g.numpy(), row_dot[part].numpy(),
                                        table_grad[part].view(-1, values.shape[1]).numpy(),
                                        index.qoff, index.run_koff, index.run_len, ctx.n_cls)
