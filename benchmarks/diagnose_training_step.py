@@ -9,8 +9,8 @@ train`` runs on the CPU (milliseconds per step, min and median):
 * ``none, explicit attention``: the same model with every attention call sent down the
   explicit softmax path (diagnostic only: the path a learned bias needs on the CPU, minus
   the bias);
-* ``relative, table frozen``: the relative bias with its table not trained (the fused kernel
-  with a float mask, no mask gradient);
+* ``relative, table frozen``: the relative bias with its table not trained (the table path
+  without the table's gradient; before it, the fused kernel with a float mask);
 * ``relative``: the default, trained bias, read from its table by
   :mod:`gridformer.model.table_attention` (explicit softmax, no ``(H, N, N)`` bias tensor);
 * ``relative, dense bias``: the same model with ``TABLE_ATTENTION`` off, the reference path
