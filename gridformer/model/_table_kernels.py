@@ -55,8 +55,8 @@ def softmax_table_backward(weights, grad, row_dot, table_grad, qoff, run_koff, r
     """Softmax backward in place, and the table's gradient, in one pass.
 
     ``grad`` holds ``dL/dweights`` and becomes ``dL/dlogits = weights * (grad - row_dot)``,
-    where ``row_dot[bh, i] = sum_j weights[bh, i, j] grad[bh, i, j]`` (equal to
-    ``dO_i . O_i``, computed by the caller from the ``(N, hd)`` output). ``table_grad``
+    where ``row_dot[bh, i] = sum_j weights[bh, i, j] grad[bh, i, j]`` (computed by the
+    caller: ``dO_i . O_i`` from the ``(N, hd)`` output when ``grad = dO v^T``). ``table_grad``
     ``(BH * C, S)`` (zeroed by the caller) receives ``dL/dlogits`` summed per table entry;
     the rows are split into ``C`` chunks per ``bh``, each with its own row of ``table_grad``
     so that parallel chunks never write the same entries (the caller sums the ``C * B``

@@ -312,14 +312,14 @@ class GridFormer(nn.Module):
                           full: bool, queries: np.ndarray | None) -> bool:
         """Whether this forward runs :func:`~gridformer.model.table_attention.table_attention`.
 
-        That path serves training on the CPU in float32 / float64 (no autocast, gradients
-        on) for content attention with no attention dropout in any layer and no query set,
-        and either the learned relative bias alone (trained or frozen; no distance bias or
-        relative content terms; the geometry holds its index only on the CPU), with or
-        without full weights,
-        or no position term in the logits at all when full weights are returned
-        (``return_attention=True``; without them the fused kernel serves). Every other case
-        takes the dense bias or the fused kernel.
+        That path serves forwards on the CPU with gradients on (training, or a gradient taken
+        in eval mode) in float32 / float64 (no autocast) for content attention with no
+        attention dropout in any layer and no query set, and either the learned relative bias
+        alone (trained or frozen; no distance bias or relative content terms; the geometry
+        holds its index only on the CPU), with or without full weights, or no position term
+        in the logits at all when full weights are returned (``return_attention=True``;
+        without them the fused kernel serves). Every other case takes the dense bias or the
+        fused kernel.
         """
         cfg = self.config
         if not (TABLE_ATTENTION and torch.device(device).type == "cpu"

@@ -53,8 +53,8 @@ class AttentionContext:
     max_rows
         Query rows per block of the chunked kernel (None: sized by memory).
     table_path
-        The dense kernel runs :func:`~gridformer.model.table_attention.table_attention` (CPU
-        training: the learned relative bias read from ``relative_table``, or no bias at all
+        The dense kernel runs :func:`~gridformer.model.table_attention.table_attention` (CPU,
+        gradients on: the learned relative bias read from ``relative_table``, or no bias at all
         when full weights are returned; ``dense_bias`` is then None).
     relative_table
         The learned relative bias as a per-layout table on the table path (None: no bias).

@@ -1,8 +1,9 @@
 """Dense attention with a learned relative bias read from its table: the CPU training path.
 
-It serves training steps on the CPU in two cases (:meth:`GridFormer._takes_table_path
-<gridformer.model.gridformer.GridFormer._takes_table_path>`): a learned relative bias (with or
-without the weights returned), and, with ``table=None``, logits without any position term
+It serves forwards with gradients on (training steps) on the CPU in two cases
+(:meth:`GridFormer._takes_table_path
+<gridformer.model.gridformer.GridFormer._takes_table_path>`): a learned relative bias (with
+or without the weights returned), and, with ``table=None``, logits without any position term
 when the weights are returned (``return_attention=True``): the weights it returns are the
 tensor its backward reads, so a step with attention maps costs what a step without them
 costs.
@@ -168,6 +169,10 @@ def table_attention(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable | None
                f"on the CPU; got {found}")
         raise TypeError(msg)
     _check_shapes(q, k, v, table, key_mask)
+    if q.shape[0] == 0:  # an empty batch: the reference's shapes, without the passes
+        bias = None if table is None else _dense_bias(table.values, table.index, table.n_cls)
+        out, weights = attention(q, k, v, bias, key_mask, return_weights=True)
+        return (out, weights) if return_weights else out
     if table is None:
         out, weights = TableBiasAttention.apply(q, k, v, None, None, 0, key_mask)
     else:
@@ -255,38 +260,42 @@ class TableBiasAttention(torch.autograd.Function):
         vals = v.reshape(B * H, N, hdv)  # (B H, N, hdv)
         d_out = grad_out.reshape(B * H, N, hdv)  # (B H, N, hdv)
         flat_weights = weights.view(B * H, N, N)  # (B H, N, N)
-        row_dot = (d_out * out.view(B * H, N, -1)).sum(-1)  # (B H, N): sum_j P dP = dO . O
+        # sum_j P_ij dP_ij for the softmax backward: dO_i . O_i while dP = dO v^T; with the
+        # weights' own gradient added to dP, it is summed per chunk below
+        row_dot = (d_out * out.view(B * H, N, -1)).sum(-1)  # (B H, N)
         d_weights = None
-        if grad_weights is not None:  # the weights' own gradient joins dL/dweights
+        if grad_weights is not None:
             d_weights = grad_weights.reshape(B * H, N, N)  # (B H, N, N)
-            row_dot += (flat_weights * d_weights).sum(-1)
         parts = _slice_chunks(B * H, N, q.element_size())
         size = parts[0].stop - parts[0].start
         grad = q.new_empty(size, N, N)  # (c, N, N): dL/dweights, then dL/dlogits, per chunk
         rows = _row_chunks(size, N)
-        table_grad = None  # (B H, C, S) when the table needs a gradient
+        table_grad = d_values = None  # one chunk's partial table gradients, and their sum
         if values is not None and ctx.needs_input_grad[3]:
-            table_grad = q.new_zeros(B * H, rows, values.shape[1])
+            table_grad = q.new_empty(size, rows, values.shape[1])  # (c, C, S)
+            d_values = q.new_zeros(H, values.shape[1])  # (H, S)
         d_q = q.new_empty(B * H, N, hd)  # (B H, N, hd)
         d_keys_t = q.new_empty(B * H, hd, N)  # (B H, hd, N)
         d_vals_t = q.new_empty(B * H, hdv, N)  # (B H, hdv, N)
         for part in parts:
-            w, g = flat_weights[part], grad[:part.stop - part.start]  # (c, N, N) each
+            c = part.stop - part.start
+            w, g = flat_weights[part], grad[:c]  # (c, N, N) each
             torch.bmm(d_out[part].transpose(1, 2), w, out=d_vals_t[part])  # (c, hdv, N)
             torch.bmm(d_out[part], vals[part].transpose(1, 2), out=g)  # (c, N, N)
             if d_weights is not None:
                 g += d_weights[part]
+                row_dot[part] = (w * g).sum(-1)  # (c, N)
             if table_grad is None:  # no table, or a frozen one
                 softmax_backward(w.numpy(), g.numpy(), row_dot[part].numpy())
-            else:  # each row chunk sums its own partial table gradient
+            else:  # each row chunk of a slice sums its own partial table gradient
+                partial = table_grad[:c].zero_()  # (c, C, S)
                 softmax_table_backward(w.numpy(), g.numpy(), row_dot[part].numpy(),
-                                       table_grad[part].view(-1, values.shape[1]).numpy(),
+                                       partial.view(-1, values.shape[1]).numpy(),
                                        index.qoff, index.run_koff, index.run_len, ctx.n_cls)
+                heads = torch.arange(part.start, part.stop) % H  # (c,)
+                d_values.index_add_(0, heads, partial.sum(1))  # (H, S)
             torch.bmm(g, keys[part], out=d_q[part])  # (c, N, hd)
             torch.bmm(qs[part].transpose(1, 2), g, out=d_keys_t[part])  # (c, hd, N)
-        d_values = None
-        if table_grad is not None:
-            d_values = table_grad.view(B, H, rows, -1).sum((0, 2))  # (H, S)
         return (d_q.mul_(ctx.scale).view(B, H, N, hd),
                 d_keys_t.transpose(1, 2).view(B, H, N, hd),
                 d_vals_t.transpose(1, 2).view(B, H, N, hdv), d_values, None, None, None)
@@ -301,11 +310,7 @@ def _reference_backward(ctx: Any, grad_out: Tensor | None, grad_weights: Tensor 
     from the table and differentiates it with autograd, so second derivatives exist.
     """
     q, k, v, values, _weights, _out = ctx.saved_tensors
-    n_cls, bias = ctx.n_cls, None
-    if values is not None:
-        tokens = torch.arange(q.shape[2] - n_cls)
-        spatial = ctx.index.columns.with_values(values).rows(tokens)  # (H, N, N)
-        bias = F.pad(spatial, (n_cls, 0, n_cls, 0))[None]  # (1, H, N', N'): 0 on class tokens
+    bias = None if values is None else _dense_bias(values, ctx.index, ctx.n_cls)
     out, weights = attention(q, k, v, bias, ctx.key_mask, scale=ctx.scale, return_weights=True)
     used = [(t, g) for t, g in ((out, grad_out), (weights, grad_weights)) if g is not None]
     inputs = (q, k, v, values)
@@ -314,6 +319,13 @@ def _reference_backward(ctx: Any, grad_out: Tensor | None, grad_weights: Tensor 
                                      create_graph=True, allow_unused=True))
     return (*(next(grads) if t is not None and t.requires_grad else None for t in inputs),
             None, None, None)
+
+
+def _dense_bias(values: Tensor, index: TableIndex, n_cls: int) -> Tensor:
+    """``(1, H, N', N')``: the table's bias on every (query, key) pair, 0 on class tokens."""
+    tokens = torch.arange(len(index.qoff))
+    spatial = index.columns.with_values(values).rows(tokens)  # (H, N, N)
+    return F.pad(spatial, (n_cls, 0, n_cls, 0))[None]
 
 
 def _row_chunks(jobs: int, rows: int) -> int:

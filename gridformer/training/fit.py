@@ -169,8 +169,8 @@ def fit(
         (a ValueError) when the loss is NaN/inf, naming the step, epoch and batch index.
     ValueError
         ``steps``/``epochs``/``batch_size`` not integers >= 1, ``lr`` not positive, an unknown
-        ``device``, inputs and targets of different lengths, or a prediction that does not fit
-        the targets.
+        ``device``, inputs and targets of different lengths, a prediction that does not fit
+        the targets, or ``GRIDFORMER_CPU_MALLOC`` set to something other than 0 or 1.
     """
     _check_length(steps, epochs, batch_size, lr)
     started = time.perf_counter()
@@ -184,9 +184,9 @@ def fit(
                           loss)
 
     device = resolve_device(device)
-    ctx, device = distributed.setup(device)
-    if device.type == "cpu":
+    if device.type == "cpu":  # before any process group exists: its errors leave none open
         tune_cpu_malloc()  # attention buffers reused, not re-faulted every step
+    ctx, device = distributed.setup(device)
     bar: Any = progress_bar(total=0, enabled=False)
     net = None
     try:

@@ -150,13 +150,30 @@ def test_any_chunking_of_the_slices_matches_the_reference(slices, monkeypatch):
     assert first.stop - first.start == slices
     key_mask = torch.ones(2, n_keys, dtype=torch.bool)
     key_mask[1, -2:] = False
-    out, expected = _ours_and_reference(q, k, v, learned, index, dense_index, n_cls=1,
-                                        key_mask=key_mask)
-    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
-    grad = torch.randn_like(out)
-    got = torch.autograd.grad(out, (q, k, v, learned), grad)
-    want = torch.autograd.grad(expected, (q, k, v, learned), grad)
-    _assert_each_close(got, want)
+    table = relative_table(learned, index, n_cls=1, dtype=torch.float64)
+    ours = table_attention(q, k, v, table, key_mask, return_weights=True)
+    bias = F.pad(learned, (0, 1))[:, dense_index][None]  # (1, H, N', N')
+    reference = attention(q, k, v, bias, key_mask, return_weights=True)
+    _assert_each_close(ours, reference, rtol=1e-12, atol=1e-12)
+    for used in (1, 2):  # the output alone; both (the weights' gradient enters per chunk)
+        grads = (torch.randn_like(ours[0]), torch.randn_like(ours[1]))[:used]
+        got = torch.autograd.grad(ours[:used], (q, k, v, learned), grads, retain_graph=True)
+        want = torch.autograd.grad(reference[:used], (q, k, v, learned), grads,
+                                   retain_graph=True)
+        _assert_each_close(got, want)
+
+
+def test_an_empty_batch_gives_empty_results():
+    layout = LAYOUTS["periodic-y-x"]()
+    q, k, v, learned, index, _ = _inputs(layout, heads=2, max_offset=1, n_cls=0, batch=1,
+                                         dtype=torch.float32)
+    table = relative_table(learned, index, n_cls=0, dtype=torch.float32)
+    out, weights = table_attention(q[:0], k[:0], v[:0], table, return_weights=True)
+    assert out.shape == (0, 2, 48, 4)
+    assert weights.shape == (0, 2, 48, 48)
+    out.sum().backward()
+    assert learned.grad is not None
+    assert not learned.grad.any()
 
 
 def test_output_may_be_changed_in_place_like_any_op():

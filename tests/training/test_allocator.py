@@ -92,3 +92,21 @@ def test_fit_tunes_malloc_on_the_cpu(monkeypatch):
     fit_module.fit(model, data, layout=layout, steps=1, batch_size=2, device="cpu",
                    progress=False)
     assert seen == [1]
+
+
+def test_fit_refuses_a_bad_malloc_flag_before_training(monkeypatch):
+    import dataclasses
+
+    import torch
+
+    from gridformer.model import TINY, GridFormer
+    from gridformer.tokenize import TokenLayout
+    from gridformer.training import fit
+
+    monkeypatch.setenv("GRIDFORMER_CPU_MALLOC", "yes")
+    layout = TokenLayout.for_grid((4, 4), patch_size=1)
+    model = GridFormer(dataclasses.replace(TINY, in_features=2, out_features=2))
+    data = (torch.randn(4, layout.n_tokens, 2), torch.randn(4, layout.n_tokens, 2))
+    with pytest.raises(ValueError, match=r"GRIDFORMER_CPU_MALLOC='yes' must be 1"):
+        fit(model, data, layout=layout, steps=1, batch_size=2, device="cpu", progress=False)
+    assert not torch.distributed.is_initialized()
