@@ -24,7 +24,11 @@ gradient and the table's gradient come out of one pass over the weights
 (:data:`_CHUNK_BYTES` of ``(N', N')`` products each): a chunk's matrix product, bias, softmax
 and product with ``v`` (its gradient products and softmax backward in the backward) follow
 one another while its products are still in the cache, and the backward's ``dL/dweights``
-needs one chunk's buffer instead of a ``(B H, N', N')`` one. Outputs and gradients equal the
+needs one chunk's buffer instead of a ``(B H, N', N')`` one. The weights and that buffer
+come from :mod:`gridformer.model._weight_buffers`, kept from one step to the next (up to
+1 GiB; :func:`release_weight_buffers` drops them) and handed out again only once nothing can
+read them, so a step does not fault its attention memory in again even where glibc's malloc
+is left at its defaults. Outputs and gradients equal the
 reference :func:`gridformer.model.attention.attention` with the gathered bias (tested to float
 tolerance).
 """
@@ -46,6 +50,7 @@ from gridformer.model._table_kernels import (
     softmax_backward,
     softmax_table_backward,
 )
+from gridformer.model._weight_buffers import release_weight_buffers, weight_buffer
 from gridformer.model.attention import attention
 from gridformer.model.bias import relative_entries
 from gridformer.model.bias_tables import AxisTable
@@ -55,6 +60,7 @@ __all__ = [
     "TableBiasAttention",
     "TableIndex",
     "relative_table",
+    "release_weight_buffers",
     "table_attention",
 ]
 
@@ -221,7 +227,7 @@ class TableBiasAttention(torch.autograd.Function):
             masked = (~key_mask)[:, None, None, :].expand(B, H, 1, N).reshape(B * H, 1, N)
         # outputs are tensors of their own, not views (a view made here could not be changed
         # in place): the weights, saved for the backward, and the output
-        weights = q.new_empty(B, H, N, N)  # (B, H, N, N)
+        weights = weight_buffer((B, H, N, N), q.dtype)  # (B, H, N, N), kept for reuse
         out = v.new_empty(B, H, N, v.shape[-1])  # (B, H, N, hdv)
         flat_weights = weights.view(B * H, N, N)  # (B H, N, N)
         flat_out = out.view(B * H, N, -1)  # (B H, N, hdv)
@@ -268,7 +274,7 @@ class TableBiasAttention(torch.autograd.Function):
             d_weights = grad_weights.reshape(B * H, N, N)  # (B H, N, N)
         parts = _slice_chunks(B * H, N, q.element_size())
         size = parts[0].stop - parts[0].start
-        grad = q.new_empty(size, N, N)  # (c, N, N): dL/dweights, then dL/dlogits, per chunk
+        grad = weight_buffer((size, N, N), q.dtype)  # (c, N, N): dL/dweights, then dL/dlogits
         rows = _row_chunks(size, N)
         table_grad = d_values = None  # one chunk's partial table gradients, and their sum
         if values is not None and ctx.needs_input_grad[3]:
