@@ -5,19 +5,23 @@ A training step through :mod:`gridformer.model.table_attention` writes every lay
 128 MiB at a batch of 8) and frees it after the backward. With glibc's default settings the
 freed memory goes back to the kernel and the next step faults every page in again (what
 :func:`gridformer.training.tune_cpu_malloc` prevents for the whole process). The buffers
-here stay allocated: :func:`weight_buffer` hands out a buffer again once nothing else holds
-its memory — no saved tensor of a graph, no returned attention map, no view or numpy array of
-them (the storage's reference count says so) — so a buffer is never written while anything
-can still read it.
+here stay allocated: :func:`weight_buffer` hands a buffer out again only once nothing else
+holds its memory — no saved tensor of a graph, no returned attention map, no view, numpy
+array or storage object of them (the storage's C++ reference count and its Python object's
+reference count are both back where they were when the buffer was made) — and never a buffer
+whose memory was shared with another process. So a buffer is not written while anything can
+still read it.
 
-At most :data:`POOL_BYTES` are kept (free buffers of other shapes are dropped first; beyond
-it buffers are plain allocations); :func:`release_weight_buffers` drops them all.
+At most :data:`POOL_BYTES` are kept (free buffers are dropped to make room for a new shape;
+beyond it buffers are plain allocations); :func:`release_weight_buffers` drops them all.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import threading
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -28,53 +32,68 @@ __all__ = ["POOL_BYTES", "release_weight_buffers", "weight_buffer"]
 POOL_BYTES = 2**30
 
 _LOCK = threading.Lock()
-_BUFFERS: list[Tensor] = []  # 1-D tensors, each owning its storage
 _USE_COUNT = getattr(torch._C, "_storage_Use_Count", None)  # absent: no pooling
 
 
-def _use_count(buffer: Tensor) -> int:
-    return _USE_COUNT(buffer.untyped_storage()._cdata)
+@dataclass
+class _Kept:
+    """A kept buffer: its storage and the reference counts it has when nothing holds it."""
+
+    storage: torch.UntypedStorage
+    dtype: torch.dtype
+    numel: int
+    idle: tuple[int, int]
+
+    def holders(self) -> tuple[int, int]:
+        """(C++ references to the storage, Python references to its object)."""
+        return _USE_COUNT(self.storage._cdata), sys.getrefcount(self.storage)
+
+    def is_free(self) -> bool:
+        return not self.storage.is_shared() and self.holders() == self.idle
 
 
-_FREE = _use_count(torch.empty(1)) if _USE_COUNT is not None else 0  # held by the buffer alone
+_KEPT: list[_Kept] = []
 
 
 def weight_buffer(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
     """An uninitialised contiguous CPU tensor of ``shape``, from a kept buffer when one is free.
 
     The tensor is not a view (autograd treats it as a tensor of its own); its memory is handed
-    out again only after every tensor and array sharing it is gone.
+    out again only after every tensor, array and storage object sharing it is gone.
     """
     numel = math.prod(shape)
     nbytes = numel * torch.empty(0, dtype=dtype).element_size()
     if _USE_COUNT is None or nbytes > POOL_BYTES or numel == 0:
         return torch.empty(shape, dtype=dtype)
     with _LOCK:
-        free = [b for b in _BUFFERS if _use_count(b) == _FREE]
-        for buffer in free:
-            if buffer.numel() == numel and buffer.dtype == dtype:
-                return _shaped(buffer, shape)
-        kept = sum(b.numel() * b.element_size() for b in _BUFFERS)
-        for buffer in free:  # make room: drop free buffers of other shapes
-            if kept + nbytes <= POOL_BYTES:
-                break
-            _BUFFERS.remove(buffer)
-            kept -= buffer.numel() * buffer.element_size()
-        if kept + nbytes > POOL_BYTES:  # the kept buffers are all in use
+        _KEPT[:] = [k for k in _KEPT if not k.storage.is_shared()]  # another process maps it
+        free = [k for k in _KEPT if k.is_free()]
+        for kept in free:
+            if kept.numel == numel and kept.dtype == dtype:
+                return _shaped(kept, shape)
+        held = sum(k.storage.nbytes() for k in _KEPT if k not in free)
+        if held + nbytes > POOL_BYTES:  # the buffers in use leave no room: not kept
             return torch.empty(shape, dtype=dtype)
-        buffer = torch.empty(numel, dtype=dtype)
-        _BUFFERS.append(buffer)
-        return _shaped(buffer, shape)
+        total = held + sum(k.storage.nbytes() for k in free)
+        for kept in free:  # make room: drop free buffers (of other shapes)
+            if total + nbytes <= POOL_BYTES:
+                break
+            _KEPT[:] = [k for k in _KEPT if k is not kept]
+            total -= kept.storage.nbytes()
+        kept = _Kept(torch.empty(numel, dtype=dtype).untyped_storage(), dtype, numel, (0, 0))
+        kept.idle = kept.holders()
+        _KEPT.append(kept)
+        return _shaped(kept, shape)
 
 
-def _shaped(buffer: Tensor, shape: tuple[int, ...]) -> Tensor:
-    return torch.empty(0, dtype=buffer.dtype).set_(buffer.untyped_storage(), 0, shape)
+def _shaped(kept: _Kept, shape: tuple[int, ...]) -> Tensor:
+    return torch.empty(0, dtype=kept.dtype).set_(kept.storage, 0, shape)
 
 
 def release_weight_buffers() -> int:
     """Drop every kept buffer (memory in use elsewhere stays with its users); returns the
     number of bytes that were kept."""
     with _LOCK:
-        kept = sum(b.numel() * b.element_size() for b in _BUFFERS)
-        _BUFFERS.clear()
+        kept = sum(k.storage.nbytes() for k in _KEPT)
+        _KEPT.clear()
     return kept

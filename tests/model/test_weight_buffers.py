@@ -34,12 +34,14 @@ def test_a_buffer_comes_back_once_nothing_holds_it():
     assert weight_buffer(SHAPE, torch.float64).data_ptr() != address  # another dtype
 
 
-@pytest.mark.parametrize("holder", ["view", "numpy", "slice"])
-def test_views_and_arrays_keep_a_buffer_in_use(holder):
+@pytest.mark.filterwarnings("ignore:TypedStorage is deprecated")
+@pytest.mark.parametrize("holder", ["view", "numpy", "slice", "storage", "typed storage"])
+def test_views_arrays_and_storages_keep_a_buffer_in_use(holder):
     first = weight_buffer(SHAPE, torch.float32)
     address = first.data_ptr()
     kept = {"view": lambda t: t.view(-1), "numpy": lambda t: t.numpy(),
-            "slice": lambda t: t[1:]}[holder](first)
+            "slice": lambda t: t[1:], "storage": lambda t: t.untyped_storage(),
+            "typed storage": lambda t: t.storage()}[holder](first)
     del first
     assert weight_buffer(SHAPE, torch.float32).data_ptr() != address
     del kept
@@ -97,22 +99,48 @@ def test_steps_with_kept_buffers_equal_steps_without(monkeypatch):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_memory_shared_with_another_process_is_never_handed_out_again():
+    first = weight_buffer(SHAPE, torch.float32)
+    address = first.data_ptr()
+    first.share_memory_()  # what sending it through torch.multiprocessing does
+    del first
+    assert weight_buffer(SHAPE, torch.float32).data_ptr() != address
+    assert all(not k.storage.is_shared() for k in buffers._KEPT)
+
+
+def test_room_is_made_by_dropping_any_free_buffer(monkeypatch):
+    """Eviction of a buffer that is not the first kept one (buffers compare by identity)."""
+    shapes = [SHAPE, (2, 3, 17, 16), (2, 3, 17, 15), (2, 3, 17, 20)]
+    first, _, third, bigger = (int(np.prod(shape)) * 4 for shape in shapes)
+    # room for the first three, then for the bigger one in place of the second
+    monkeypatch.setattr(buffers, "POOL_BYTES", first + third + bigger)
+    held = weight_buffer(shapes[0], torch.float32)
+    dropped = weight_buffer(shapes[1], torch.float32)
+    kept = weight_buffer(shapes[2], torch.float32)
+    addresses = {"dropped": dropped.data_ptr(), "kept": kept.data_ptr()}
+    del dropped, kept  # both free, behind the held one
+    new = weight_buffer(shapes[3], torch.float32)
+    assert [k.numel * 4 for k in buffers._KEPT] == [first, third, bigger]
+    assert weight_buffer(shapes[2], torch.float32).data_ptr() == addresses["kept"]
+    assert new.data_ptr() != held.data_ptr()
+
+
 def test_the_pool_stays_within_its_bytes(monkeypatch):
     nbytes = int(np.prod(SHAPE)) * 4
     monkeypatch.setattr(buffers, "POOL_BYTES", 2 * nbytes)
     a, b = weight_buffer(SHAPE, torch.float32), weight_buffer(SHAPE, torch.float32)
     c = weight_buffer(SHAPE, torch.float32)  # both kept buffers in use: a plain allocation
-    assert len(buffers._BUFFERS) == 2
+    assert len(buffers._KEPT) == 2
     del a, b, c
     small = weight_buffer((5,), torch.float32)  # room is made by dropping a free buffer
-    assert len(buffers._BUFFERS) == 2
+    assert len(buffers._KEPT) == 2
     del small
     assert release_weight_buffers() == nbytes + 20
-    assert buffers._BUFFERS == []
+    assert buffers._KEPT == []
 
 
 def test_without_reference_counts_every_buffer_is_a_plain_allocation(monkeypatch):
     monkeypatch.setattr(buffers, "_USE_COUNT", None)
     first = weight_buffer(SHAPE, torch.float32)
     assert first.shape == SHAPE
-    assert buffers._BUFFERS == []
+    assert buffers._KEPT == []
