@@ -30,6 +30,13 @@ def _add_run(dst, dst_start, src, src_start, n):  # pragma: no cover - jit
         out[j] += add[j]
 
 
+@njit(inline="always")
+def _softmax_row_backward(w, g, d):  # pragma: no cover - jit
+    """``g = w * (g - d)`` in place over one row: dL/dweights to dL/dlogits."""
+    for j in range(g.shape[0]):
+        g[j] = w[j] * (g[j] - d)
+
+
 @njit(parallel=True, fastmath=True, cache=True)
 def add_table_bias(logits, table, qoff, run_koff, run_len, n_cls, head0):  # pragma: no cover - jit
     """``logits[bh, n_cls + q, n_cls + k] += table[(head0 + bh) % H, qoff[q] + koff[k]]`` in
@@ -62,7 +69,7 @@ def softmax_table_backward(weights, grad, row_dot, table_grad, qoff, run_koff, r
     so that parallel chunks never write the same entries (the caller sums the ``C * B``
     rows of each head).
     """
-    BH, NQ, NK = weights.shape
+    BH, NQ = weights.shape[:2]
     R = run_koff.shape[0]
     C = table_grad.shape[0] // BH
     per_chunk = (NQ + C - 1) // C
@@ -71,11 +78,8 @@ def softmax_table_backward(weights, grad, row_dot, table_grad, qoff, run_koff, r
         chunk = job - bh * C
         acc = table_grad[job]
         for i in range(chunk * per_chunk, min(NQ, (chunk + 1) * per_chunk)):
-            d = row_dot[bh, i]
-            w = weights[bh, i]
             g = grad[bh, i]
-            for j in range(NK):
-                g[j] = w[j] * (g[j] - d)
+            _softmax_row_backward(weights[bh, i], g, row_dot[bh, i])
             if i < n_cls:
                 continue
             base = qoff[i - n_cls]
@@ -87,12 +91,8 @@ def softmax_table_backward(weights, grad, row_dot, table_grad, qoff, run_koff, r
 def softmax_backward(weights, grad, row_dot):  # pragma: no cover - jit
     """Softmax backward in place, without a table: ``grad`` (``dL/dweights``) becomes
     ``weights * (grad - row_dot)`` (``row_dot`` as in :func:`softmax_table_backward`)."""
-    BH, NQ, NK = weights.shape
+    BH, NQ = weights.shape[:2]
     for job in prange(BH * NQ):
         bh = job // NQ
         i = job - bh * NQ
-        d = row_dot[bh, i]
-        w = weights[bh, i]
-        g = grad[bh, i]
-        for j in range(NK):
-            g[j] = w[j] * (g[j] - d)
+        _softmax_row_backward(weights[bh, i], grad[bh, i], row_dot[bh, i])

@@ -35,21 +35,24 @@ _LOCK = threading.Lock()
 _USE_COUNT = getattr(torch._C, "_storage_Use_Count", None)  # absent: no pooling
 
 
-@dataclass
+@dataclass(eq=False)  # kept buffers are told apart by identity (`in`, eviction)
 class _Kept:
     """A kept buffer: its storage and the reference counts it has when nothing holds it."""
 
     storage: torch.UntypedStorage
     dtype: torch.dtype
     numel: int
-    idle: tuple[int, int]
+    idle: tuple[int, int] = (0, 0)
+
+    @classmethod
+    def new(cls, numel: int, dtype: torch.dtype) -> _Kept:
+        kept = cls(torch.empty(numel, dtype=dtype).untyped_storage(), dtype, numel)
+        kept.idle = kept.holders()
+        return kept
 
     def holders(self) -> tuple[int, int]:
         """(C++ references to the storage, Python references to its object)."""
         return _USE_COUNT(self.storage._cdata), sys.getrefcount(self.storage)
-
-    def is_free(self) -> bool:
-        return not self.storage.is_shared() and self.holders() == self.idle
 
 
 _KEPT: list[_Kept] = []
@@ -62,12 +65,12 @@ def weight_buffer(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
     out again only after every tensor, array and storage object sharing it is gone.
     """
     numel = math.prod(shape)
-    nbytes = numel * torch.empty(0, dtype=dtype).element_size()
+    nbytes = numel * dtype.itemsize
     if _USE_COUNT is None or nbytes > POOL_BYTES or numel == 0:
         return torch.empty(shape, dtype=dtype)
     with _LOCK:
         _KEPT[:] = [k for k in _KEPT if not k.storage.is_shared()]  # another process maps it
-        free = [k for k in _KEPT if k.is_free()]
+        free = [k for k in _KEPT if k.holders() == k.idle]
         for kept in free:
             if kept.numel == numel and kept.dtype == dtype:
                 return _shaped(kept, shape)
@@ -80,8 +83,7 @@ def weight_buffer(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
                 break
             _KEPT[:] = [k for k in _KEPT if k is not kept]
             total -= kept.storage.nbytes()
-        kept = _Kept(torch.empty(numel, dtype=dtype).untyped_storage(), dtype, numel, (0, 0))
-        kept.idle = kept.holders()
+        kept = _Kept.new(numel, dtype)
         _KEPT.append(kept)
         return _shaped(kept, shape)
 

@@ -322,7 +322,7 @@ class GridFormer(nn.Module):
         fused kernel.
         """
         cfg = self.config
-        if not (TABLE_ATTENTION and torch.device(device).type == "cpu"
+        if not (TABLE_ATTENTION and device.type == "cpu"
                 and torch.is_grad_enabled() and dtype in (torch.float32, torch.float64)
                 and not torch.is_autocast_enabled("cpu") and cfg.content_attention
                 and self.distance is None and not cfg.relative_content

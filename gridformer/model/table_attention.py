@@ -179,11 +179,9 @@ def table_attention(q: Tensor, k: Tensor, v: Tensor, table: RelativeTable | None
         bias = None if table is None else _dense_bias(table.values, table.index, table.n_cls)
         out, weights = attention(q, k, v, bias, key_mask, return_weights=True)
         return (out, weights) if return_weights else out
-    if table is None:
-        out, weights = TableBiasAttention.apply(q, k, v, None, None, 0, key_mask)
-    else:
-        out, weights = TableBiasAttention.apply(q, k, v, table.values, table.index,
-                                                table.n_cls, key_mask)
+    values, index, n_cls = (None, None, 0) if table is None else (table.values, table.index,
+                                                                  table.n_cls)
+    out, weights = TableBiasAttention.apply(q, k, v, values, index, n_cls, key_mask)
     return (out, weights) if return_weights else out
 
 
