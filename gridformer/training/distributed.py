@@ -13,12 +13,15 @@ shutting down it cannot take the GIL and the process aborts ("terminate called w
 active exception") after a successful run. DistributedDataParallel keeps the process group,
 and so gloo's worker threads, alive after ``destroy_process_group``, so this can happen at any
 exit. The context therefore holds a second C++ reference to each tensor it sends (a view),
-drops it on its own thread once the backend's reference is gone, and
-:meth:`DistributedContext.close` waits for that.
+drops it on the calling thread once the backend's reference is gone, and
+:meth:`DistributedContext.close` waits for that. Collectives DistributedDataParallel makes
+itself (its broadcast of module buffers before each forward) are not covered; the last of
+those comes a backward, an optimizer step, two collectives and a barrier before the end.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 import warnings
@@ -31,8 +34,9 @@ from torch import nn
 __all__ = ["DistributedContext", "setup", "wrap"]
 
 RELEASE_TIMEOUT_S = 5.0  # how long close() waits for a backend thread to let go of a tensor
-# Tensors a backend thread still held when close() gave up waiting, with this module's own
-# reference: kept for the life of the process, so that the thread's release never is the last.
+# Tensors a backend thread still held when close() gave up waiting, with our own reference.
+# Each also gets a Python reference nobody gives back (interpreter shutdown clears module
+# globals), so the backend thread's release is never the last, even at exit.
 _STILL_HELD: list[_SentTensor] = []
 
 
@@ -49,8 +53,9 @@ class _SentTensor:
     ``anchor`` is a view of ``tensor`` (a view holds a C++ reference to its base), so the
     backend thread's release is never the one that brings the count down to the Python object's
     own reference; ``idle`` is the count with only the Python object and the anchor left.
-    ``idle`` is None where torch does not expose the count: then nothing can be checked and
-    the tensor counts as released.
+    ``idle`` is None where that cannot be told (torch does not expose the count, or the view
+    holds no reference, as in inference mode): the tensor is then kept until
+    :meth:`DistributedContext.close`, which drops it without waiting.
     """
 
     tensor: torch.Tensor
@@ -61,16 +66,21 @@ class _SentTensor:
     def hold(cls, tensor: torch.Tensor) -> _SentTensor:
         """Take our own reference to ``tensor`` before it is sent."""
         before = _holders(tensor)
-        anchor = tensor.view_as(tensor)
+        anchor = tensor.view_as(tensor)  # with a grad_fn a view holds its base twice
         after = _holders(tensor)
-        if before is None or after is None or after != before + 1:
-            return cls(tensor, None, None)  # no count, or a view that holds no reference
+        if before is None or after is None or after <= before:
+            warnings.warn(
+                "cannot tell when the process-group backend lets go of a tensor (torch "
+                f"{torch.__version__} exposes no reference count, or a view holds no "
+                "reference to its base); a rank may abort at interpreter exit",
+                RuntimeWarning, stacklevel=3)
+            return cls(tensor, anchor, None)
         return cls(tensor, anchor, after)
 
     def released(self) -> bool:
-        """Whether the backend holds no reference to the tensor any more."""
+        """Whether the backend is known to hold no reference to the tensor any more."""
         now = _holders(self.tensor)
-        return self.idle is None or now is None or now <= self.idle
+        return self.idle is not None and now is not None and now <= self.idle
 
 
 @dataclass
@@ -81,7 +91,8 @@ class DistributedContext:
     rank: int = 0
     owns_group: bool = False  # this context started the process group (and ends it)
     # every tensor sent to a collective that a backend thread may still hold
-    _sent: list[_SentTensor] = field(default_factory=list, repr=False, compare=False)
+    _sent: list[_SentTensor] = field(default_factory=list, init=False, repr=False,
+                                     compare=False)
 
     @property
     def enabled(self) -> bool:
@@ -116,10 +127,9 @@ class DistributedContext:
 
         See the module docstring: the backend thread may drop its reference after this returns.
         """
-        sent = _SentTensor.hold(tensor)
-        dist.all_reduce(tensor, op=op)
         self._sent = [s for s in self._sent if not s.released()]
-        self._sent.append(sent)
+        self._sent.append(_SentTensor.hold(tensor))  # before the call: it may raise mid-way
+        dist.all_reduce(tensor, op=op)
 
     def synchronize(self) -> None:
         """Wait until every rank gets here (no-op when single-process).
@@ -138,25 +148,35 @@ class DistributedContext:
         tensors this context sent, so that none of them is left for a thread to free while the
         interpreter shuts down; a tensor still held after that is kept referenced for the life
         of the process, with a ``RuntimeWarning``.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait for the backend's threads (default :data:`RELEASE_TIMEOUT_S`).
         """
-        if self.owns_group and dist.is_initialized():
-            dist.destroy_process_group()
-        self._let_go_of_sent(timeout)
+        try:
+            if self.owns_group and dist.is_initialized():
+                dist.destroy_process_group()
+        finally:
+            self._let_go_of_sent(timeout)
 
     def _let_go_of_sent(self, timeout: float) -> None:
         """Drop the sent tensors once no backend thread holds them (see :meth:`close`)."""
         deadline = time.monotonic() + timeout
-        held = [s for s in self._sent if not s.released()]
+        # those whose count cannot be read are dropped now: waiting would tell nothing
+        held = [s for s in self._sent if s.idle is not None and not s.released()]
         while held and time.monotonic() < deadline:
             time.sleep(0.001)
             held = [s for s in held if not s.released()]
         self._sent = []
         if held:
+            for sent in held:
+                ctypes.pythonapi.Py_IncRef(ctypes.py_object(sent))  # never given back
             _STILL_HELD.extend(held)
             warnings.warn(
                 f"{len(held)} tensor(s) sent to a collective were still held by the "
                 f"process-group backend {timeout:g} s after the run; keeping them referenced "
-                "until the process exits", RuntimeWarning, stacklevel=2)
+                "until the process exits", RuntimeWarning, stacklevel=3)
 
 
 def setup(device: torch.device) -> tuple[DistributedContext, torch.device]:
