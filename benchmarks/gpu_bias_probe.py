@@ -11,7 +11,13 @@ in one short run which kernel the model should use:
 * the same pinned to each SDPA backend (efficient, cuDNN, math), one row each (an error is
   recorded, not raised);
 * ``flex, table score_mod``: the bias read from the ``(H, K)`` table inside FlexAttention;
-* ``explicit``: ``softmax(q k^T + bias) v`` written out (the ``return_attention`` path).
+* ``explicit``: ``softmax(q k^T + bias) v`` written out (the ``return_attention`` path);
+* where the relative step's extra time goes, each the default dispatch with one part changed:
+  ``sdpa + bias, presorted table gradient`` (the table's gradient summed over offsets presorted
+  once per layout with ``segment_reduce``, instead of the gather's backward, which sorts the
+  ``N^2`` indices every step), ``sdpa + bias leaf`` (a bias that needs a gradient but comes from
+  no table: no gather backward; no table gradient) and ``sdpa + frozen bias`` (no bias gradient
+  at all).
 
 Every variant's outputs and gradients (q, k, v and the table) are compared with the explicit
 float32 reference (not the bias-free flash row, which computes another function).
@@ -48,7 +54,9 @@ Inputs = dict[str, torch.Tensor]
 
 def make_inputs(batch: int, heads: int, side: int, head_dim: int, device: str,
                 dtype: torch.dtype, seed: int = 0) -> Inputs:
-    """q, k, v ``(B, H, N, hd)``; the table ``(H, K)`` and the relative index ``(N, N)``."""
+    """q, k, v ``(B, H, N, hd)``; the table ``(H, K)``, the relative index ``(N, N)``, and
+    ``order`` ``(N^2,)`` / ``lengths`` ``(K,)``: the index sorted by offset, each offset's count.
+    """
     generator = torch.Generator().manual_seed(seed)
     n, max_offset = side * side, 8
     width = 2 * max_offset + 1
@@ -60,6 +68,9 @@ def make_inputs(batch: int, heads: int, side: int, head_dim: int, device: str,
     out = {name: rand(batch, heads, n, head_dim) for name in ("q", "k", "v")}
     out["table"] = (0.5 * torch.randn(heads, width * width, generator=generator)).to(device)
     out["index"] = relative_index(offsets, (1, 1), max_offset).to(device)  # (N, N) int64
+    flat = out["index"].flatten()  # the presorted gradient's layout, made once as a model would
+    out["order"] = torch.argsort(flat, stable=True)  # (N^2,)
+    out["lengths"] = torch.bincount(flat, minlength=width * width)  # (K,)
     return out
 
 
@@ -73,9 +84,33 @@ def explicit(inp: Inputs) -> torch.Tensor:
     return torch.softmax(logits.float(), -1).to(v.dtype) @ v  # (B, H, N, hd)
 
 
-def sdpa(backend: SDPBackend | None, with_bias: bool = True) -> Callable[[Inputs], torch.Tensor]:
+class _PresortedGather(torch.autograd.Function):
+    """``table[:, index]`` whose backward sums the gradient per offset in a presorted order."""
+
+    @staticmethod
+    def forward(ctx: Any, table: torch.Tensor, index: torch.Tensor, order: torch.Tensor,
+                lengths: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(order, lengths)
+        return table[:, index]  # (H, N, N)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        order, lengths = ctx.saved_tensors
+        grouped = grad.reshape(grad.shape[0], -1)[:, order].t()  # (N^2, H), by offset
+        summed = torch.segment_reduce(grouped, "sum", lengths=lengths, axis=0)  # (K, H)
+        return summed.t().contiguous(), None, None, None
+
+
+def _presorted_bias(inp: Inputs, dtype: torch.dtype) -> torch.Tensor:
+    bias = _PresortedGather.apply(inp["table"], inp["index"], inp["order"], inp["lengths"])
+    return bias.to(dtype).unsqueeze(0)  # (1, H, N, N)
+
+
+def sdpa(backend: SDPBackend | None, with_bias: bool = True,
+         bias: Callable[[Inputs, torch.dtype], torch.Tensor] = _bias
+         ) -> Callable[[Inputs], torch.Tensor]:
     def run(inp: Inputs) -> torch.Tensor:
-        mask = _bias(inp, inp["q"].dtype) if with_bias else None
+        mask = bias(inp, inp["q"].dtype) if with_bias else None
         pin = sdpa_kernel([backend]) if backend is not None else contextlib.nullcontext()
         with pin:
             return F.scaled_dot_product_attention(inp["q"], inp["k"], inp["v"], attn_mask=mask)
@@ -103,6 +138,10 @@ def variants(device: str) -> dict[str, Callable[[Inputs], torch.Tensor]]:
         "sdpa + bias, math": sdpa(SDPBackend.MATH),
         "flex, table score_mod": flex_table,
         "explicit": explicit,
+        "sdpa + bias, presorted table gradient": sdpa(None, bias=_presorted_bias),
+        "sdpa + bias leaf": sdpa(None, bias=lambda inp, dtype:
+                                 _bias(inp, dtype).detach().requires_grad_()),
+        "sdpa + frozen bias": sdpa(None, bias=lambda inp, dtype: _bias(inp, dtype).detach()),
     }
     if device != "cuda":  # these backends and FlexAttention's backward are CUDA-only
         for name in ("sdpa + bias, efficient", "sdpa + bias, cudnn", "flex, table score_mod"):
@@ -111,9 +150,9 @@ def variants(device: str) -> dict[str, Callable[[Inputs], torch.Tensor]]:
 
 
 def _fresh(inp: Inputs) -> Inputs:
-    out = {name: t.detach().clone().requires_grad_(name != "index") for name, t in inp.items()}
-    out["index"] = inp["index"]
-    return out
+    out = {name: t.detach().clone().requires_grad_() for name, t in inp.items()
+           if t.is_floating_point()}
+    return {**inp, **out}  # the integer layout tensors as they are
 
 
 def _grads(fn: Callable[[Inputs], torch.Tensor], inp: Inputs, grad_out: torch.Tensor

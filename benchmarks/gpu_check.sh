@@ -20,6 +20,7 @@
 #      TFLOP/s with and without return_attention: OUT_DIR/bench_cuda.json and .txt;
 #   2b. python benchmarks/gpu_bias_probe.py: one attention layer with a learned relative bias,
 #      forward + backward, by every kernel torch has (SDPA backends, FlexAttention, explicit),
+#      and split by part (presorted table gradient, bias without a table, frozen bias),
 #      checked against a float32 reference: OUT_DIR/bias_probe.json (at most 60 s);
 #   3. the CPU benchmarks (solvers, tokenizer) with --quick on the GPU machine's own cores, if
 #      time is left: OUT_DIR/bench_cpu.json (a quiet many-core data point, not the 2-core one).

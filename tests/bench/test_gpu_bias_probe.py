@@ -9,12 +9,18 @@ def test_cpu_variants_agree_with_the_float32_reference():
     result = probe("cpu", repeats=1, batch=2, heads=2, side=6, head_dim=8)
     rows = {r["variant"]: r for r in result["rows"]}
     assert set(rows) == {"flash, no bias", "sdpa + bias (default dispatch)",
-                         "sdpa + bias, math", "explicit"}
-    for name in ("sdpa + bias (default dispatch)", "sdpa + bias, math", "explicit"):
+                         "sdpa + bias, math", "explicit", "sdpa + bias, presorted table gradient",
+                         "sdpa + bias leaf", "sdpa + frozen bias"}
+    for name in ("sdpa + bias (default dispatch)", "sdpa + bias, math", "explicit",
+                 "sdpa + bias, presorted table gradient"):
         errors = rows[name]["max_abs_error"]
         assert set(errors) == {"out", "q", "k", "v", "table"}
         assert max(errors.values()) < 1e-5, (name, errors)  # the table gradient included
         assert rows[name]["ms_median"] > 0
+    for name in ("sdpa + bias leaf", "sdpa + frozen bias"):  # no table gradient by design
+        errors = rows[name]["max_abs_error"]
+        assert errors.pop("table") is None
+        assert max(errors.values()) < 1e-5, (name, errors)
     assert "max_abs_error" not in rows["flash, no bias"]
 
 
