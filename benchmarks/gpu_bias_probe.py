@@ -111,11 +111,11 @@ def _presorted_bias(inp: Inputs, dtype: torch.dtype) -> torch.Tensor:
     return bias.to(dtype).unsqueeze(0)  # (1, H, N, N)
 
 
-def sdpa(backend: SDPBackend | None, with_bias: bool = True,
-         bias: Callable[[Inputs, torch.dtype], torch.Tensor] = _bias
+def sdpa(backend: SDPBackend | None,
+         bias: Callable[[Inputs, torch.dtype], torch.Tensor] | None = _bias
          ) -> Callable[[Inputs], torch.Tensor]:
     def run(inp: Inputs) -> torch.Tensor:
-        mask = bias(inp, inp["q"].dtype) if with_bias else None
+        mask = None if bias is None else bias(inp, inp["q"].dtype)
         pin = sdpa_kernel([backend]) if backend is not None else contextlib.nullcontext()
         with pin:
             return F.scaled_dot_product_attention(inp["q"], inp["k"], inp["v"], attn_mask=mask)
@@ -136,7 +136,7 @@ def flex_table(inp: Inputs) -> torch.Tensor:
 def variants(device: str) -> dict[str, Callable[[Inputs], torch.Tensor]]:
     rows: dict[str, Callable[[Inputs], torch.Tensor]] = {
         "flash, no bias": sdpa(SDPBackend.FLASH_ATTENTION if device == "cuda" else None,
-                               with_bias=False),
+                               bias=None),
         "sdpa + bias (default dispatch)": sdpa(None),
         "sdpa + bias, efficient": sdpa(SDPBackend.EFFICIENT_ATTENTION),
         "sdpa + bias, cudnn": sdpa(SDPBackend.CUDNN_ATTENTION),

@@ -266,10 +266,12 @@ class TableBiasAttention(torch.autograd.Function):
         flat_weights = weights.view(B * H, N, N)  # (B H, N, N)
         # sum_j P_ij dP_ij for the softmax backward: dO_i . O_i while dP = dO v^T; with the
         # weights' own gradient added to dP, it is summed per chunk below
-        row_dot = (d_out * out.view(B * H, N, -1)).sum(-1)  # (B H, N)
         d_weights = None
-        if grad_weights is not None:
+        if grad_weights is None:
+            row_dot = (d_out * out.view(B * H, N, -1)).sum(-1)  # (B H, N)
+        else:
             d_weights = grad_weights.reshape(B * H, N, N)  # (B H, N, N)
+            row_dot = q.new_empty(B * H, N)  # (B H, N)
         parts = _slice_chunks(B * H, N, q.element_size())
         size = parts[0].stop - parts[0].start
         grad = weight_buffer((size, N, N), q.dtype)  # (c, N, N): dL/dweights, then dL/dlogits

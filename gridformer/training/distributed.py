@@ -34,10 +34,6 @@ from torch import nn
 __all__ = ["DistributedContext", "setup", "wrap"]
 
 RELEASE_TIMEOUT_S = 5.0  # how long close() waits for a backend thread to let go of a tensor
-# Tensors a backend thread still held when close() gave up waiting, with our own reference.
-# Each also gets a Python reference nobody gives back (interpreter shutdown clears module
-# globals), so the backend thread's release is never the last, even at exit.
-_STILL_HELD: list[_SentTensor] = []
 
 
 def _holders(tensor: torch.Tensor) -> int | None:
@@ -170,9 +166,10 @@ class DistributedContext:
             held = [s for s in held if not s.released()]
         self._sent = []
         if held:
+            # a Python reference nobody gives back (shutdown clears module globals, so a list
+            # would not do): the anchor outlives the backend's reference, even at exit
             for sent in held:
-                ctypes.pythonapi.Py_IncRef(ctypes.py_object(sent))  # never given back
-            _STILL_HELD.extend(held)
+                ctypes.pythonapi.Py_IncRef(ctypes.py_object(sent))
             warnings.warn(
                 f"{len(held)} tensor(s) sent to a collective were still held by the "
                 f"process-group backend {timeout:g} s after the run; keeping them referenced "

@@ -117,11 +117,11 @@ def test_room_is_made_by_dropping_any_free_buffer(monkeypatch):
     held = weight_buffer(shapes[0], torch.float32)
     dropped = weight_buffer(shapes[1], torch.float32)
     kept = weight_buffer(shapes[2], torch.float32)
-    addresses = {"dropped": dropped.data_ptr(), "kept": kept.data_ptr()}
+    kept_address = kept.data_ptr()
     del dropped, kept  # both free, behind the held one
     new = weight_buffer(shapes[3], torch.float32)
     assert [k.numel * 4 for k in buffers._KEPT] == [first, third, bigger]
-    assert weight_buffer(shapes[2], torch.float32).data_ptr() == addresses["kept"]
+    assert weight_buffer(shapes[2], torch.float32).data_ptr() == kept_address
     assert new.data_ptr() != held.data_ptr()
 
 

@@ -72,41 +72,42 @@ def test_zero_leaves_malloc_alone_and_other_values_are_refused():
             in done.stderr)
 
 
-def test_fit_tunes_malloc_on_the_cpu(monkeypatch):
-    """``fit`` on the CPU applies the settings as ``gridformer train`` does (recorded here:
-    the real call would change the test process)."""
+def _tiny_fit_arguments():
+    """A TINY model and four samples on a 4 x 4 layout, for one-step ``fit`` calls."""
     import dataclasses
-    import importlib
 
     import torch
 
     from gridformer.model import TINY, GridFormer
     from gridformer.tokenize import TokenLayout
+
+    layout = TokenLayout.for_grid((4, 4), patch_size=1)
+    model = GridFormer(dataclasses.replace(TINY, in_features=2, out_features=2))
+    data = (torch.randn(4, layout.n_tokens, 2), torch.randn(4, layout.n_tokens, 2))
+    return model, data, {"layout": layout, "steps": 1, "batch_size": 2, "device": "cpu",
+                         "progress": False}
+
+
+def test_fit_tunes_malloc_on_the_cpu(monkeypatch):
+    """``fit`` on the CPU applies the settings as ``gridformer train`` does (recorded here:
+    the real call would change the test process)."""
+    import importlib
 
     fit_module = importlib.import_module("gridformer.training.fit")  # the module, not fit()
     seen = []
     monkeypatch.setattr(fit_module, "tune_cpu_malloc", lambda: seen.append(1))
-    layout = TokenLayout.for_grid((4, 4), patch_size=1)
-    model = GridFormer(dataclasses.replace(TINY, in_features=2, out_features=2))
-    data = (torch.randn(4, layout.n_tokens, 2), torch.randn(4, layout.n_tokens, 2))
-    fit_module.fit(model, data, layout=layout, steps=1, batch_size=2, device="cpu",
-                   progress=False)
+    model, data, options = _tiny_fit_arguments()
+    fit_module.fit(model, data, **options)
     assert seen == [1]
 
 
-def test_fit_refuses_a_bad_malloc_flag_before_training(monkeypatch):
-    import dataclasses
-
-    import torch
-
-    from gridformer.model import TINY, GridFormer
-    from gridformer.tokenize import TokenLayout
-    from gridformer.training import fit
+def test_fit_refuses_a_bad_malloc_flag_before_any_process_group(monkeypatch):
+    from gridformer.training import distributed, fit
 
     monkeypatch.setenv("GRIDFORMER_CPU_MALLOC", "yes")
-    layout = TokenLayout.for_grid((4, 4), patch_size=1)
-    model = GridFormer(dataclasses.replace(TINY, in_features=2, out_features=2))
-    data = (torch.randn(4, layout.n_tokens, 2), torch.randn(4, layout.n_tokens, 2))
+    setups = []
+    monkeypatch.setattr(distributed, "setup", lambda device: setups.append(device))
+    model, data, options = _tiny_fit_arguments()
     with pytest.raises(ValueError, match=r"GRIDFORMER_CPU_MALLOC='yes' must be 1"):
-        fit(model, data, layout=layout, steps=1, batch_size=2, device="cpu", progress=False)
-    assert not torch.distributed.is_initialized()
+        fit(model, data, **options)
+    assert setups == []  # refused before distributed.setup could start a group
