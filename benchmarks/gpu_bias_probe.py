@@ -11,11 +11,15 @@ in one short run which kernel the model should use:
 * the same pinned to each SDPA backend (efficient, cuDNN, math), one row each (an error is
   recorded, not raised);
 * ``flex, table score_mod``: the bias read from the ``(H, K)`` table inside FlexAttention;
-* ``explicit``: ``softmax(q k^T + bias) v`` written out (the ``return_attention`` path);
+* ``explicit``: ``softmax(q k^T + bias) v`` written out, float32 softmax;
+* the ``return_attention`` path before and now: ``maps: explicit softmax, forward +
+  backward`` and ``maps: fused output + weights beside`` (a loss on the output only);
 * where the relative step's extra time goes, each the default dispatch with one part changed:
   ``sdpa + bias, presorted table gradient`` (the table's gradient summed over offsets presorted
   once per layout with ``segment_reduce``, instead of the gather's backward, an ``index_add_``
-  of ``N^2`` values into ``(2M+1)^2`` entries per head), ``sdpa + bias leaf`` (a bias that
+  of ``N^2`` values into ``(2M+1)^2`` entries per head), ``sdpa + bias, unclipped two-step
+  gather`` (the table spread over every unclipped offset first, so the backward's atomic adds
+  land on ~4,000 entries, at most N each), ``sdpa + bias leaf`` (a bias that
   needs a gradient but comes from no table: no gather backward; no table gradient) and
   ``sdpa + frozen bias`` (no bias gradient at all).
 
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import statistics
 import sys
@@ -50,6 +55,8 @@ from gridformer.model.position import relative_index
 from gridformer.tokenize import TokenLayout
 
 Inputs = dict[str, torch.Tensor]
+# the module (the package re-exports its function under the same name)
+attention_module = importlib.import_module("gridformer.model.attention")
 
 
 def make_inputs(batch: int, heads: int, side: int, head_dim: int, device: str,
@@ -71,6 +78,13 @@ def make_inputs(batch: int, heads: int, side: int, head_dim: int, device: str,
     flat = out["index"].flatten()  # the presorted gradient's layout, made once as a model would
     out["order"] = torch.argsort(flat, stable=True)  # (N^2,)
     out["lengths"] = torch.bincount(flat, minlength=width * width)  # (K,)
+    # the unclipped offsets: each pair's column in a (2R+1)^2 table of every offset present
+    # (R the largest), and each such column's clipped table column
+    reach = int(offsets.abs().max())
+    out["unclipped_index"] = relative_index(offsets, (1, 1), reach).to(device)  # (N, N)
+    wide = torch.arange(-reach, reach + 1)
+    wide = torch.stack(torch.meshgrid(wide, wide, indexing="ij"), -1).reshape(-1, 2)  # (K', 2)
+    out["fold"] = relative_index(wide[None], (1, 1), max_offset)[0].to(device)  # (K',)
     return out
 
 
@@ -106,6 +120,17 @@ class _PresortedGather(torch.autograd.Function):
         return summed.t().contiguous(), None, None, None
 
 
+def _unclipped_bias(inp: Inputs, dtype: torch.dtype) -> torch.Tensor:
+    """The same bias gathered in two steps: the table spread over every unclipped offset
+    ``(H, K')``, then the pairs from that. The backward's ``index_add_`` then spreads the
+    ``N^2`` values over ``K'`` entries (at most N per entry, the zero offset: 1,024 here,
+    not 82,944 on a clipped corner), and a small second one folds ``K'`` into ``K``."""
+    wide = inp["table"].index_select(1, inp["fold"])  # (H, K')
+    index = inp["unclipped_index"]
+    bias = wide.index_select(1, index.reshape(-1)).view(len(wide), *index.shape)  # (H, N, N)
+    return bias.to(dtype).unsqueeze(0)  # (1, H, N, N)
+
+
 def _presorted_bias(inp: Inputs, dtype: torch.dtype) -> torch.Tensor:
     bias = _PresortedGather.apply(inp["table"], inp["index"], inp["order"], inp["lengths"])
     return bias.to(dtype).unsqueeze(0)  # (1, H, N, N)
@@ -133,6 +158,23 @@ def flex_table(inp: Inputs) -> torch.Tensor:
     return compiled_flex()(inp["q"], inp["k"], inp["v"], score_mod=score_mod)
 
 
+def explicit_bias(inp: Inputs) -> torch.Tensor:
+    """The ``return_attention`` path before: the explicit softmax, forward and backward."""
+    weights = attention_module._softmax_weights(inp["q"], inp["k"], inp["v"],
+                                                _bias(inp, inp["q"].dtype), None, scale=None)
+    return weights.to(inp["v"].dtype) @ inp["v"]  # (B, H, N, hd)
+
+
+def fused_beside_weights(inp: Inputs) -> torch.Tensor:
+    """The ``return_attention`` path now (on a GPU): the fused output, the weights from a
+    forward-only softmax beside it (a loss on the output never runs their backward)."""
+    out, weights = attention_module._fused_and_weights(
+        inp["q"], inp["k"], inp["v"], _bias(inp, inp["q"].dtype), None, dropout_p=0.0,
+        scale=None)
+    inp["_weights"] = weights  # kept as the model keeps its maps, until the step ends
+    return out
+
+
 def variants(device: str) -> dict[str, Callable[[Inputs], torch.Tensor]]:
     rows: dict[str, Callable[[Inputs], torch.Tensor]] = {
         "flash, no bias": sdpa(SDPBackend.FLASH_ATTENTION if device == "cuda" else None,
@@ -144,9 +186,12 @@ def variants(device: str) -> dict[str, Callable[[Inputs], torch.Tensor]]:
         "flex, table score_mod": flex_table,
         "explicit": explicit,
         "sdpa + bias, presorted table gradient": sdpa(None, bias=_presorted_bias),
+        "sdpa + bias, unclipped two-step gather": sdpa(None, bias=_unclipped_bias),
         "sdpa + bias leaf": sdpa(None, bias=lambda inp, dtype:
                                  _bias(inp, dtype).detach().requires_grad_()),
         "sdpa + frozen bias": sdpa(None, bias=lambda inp, dtype: _bias(inp, dtype).detach()),
+        "maps: explicit softmax, forward + backward": explicit_bias,
+        "maps: fused output + weights beside": fused_beside_weights,
     }
     if device != "cuda":  # these backends and FlexAttention's backward are CUDA-only
         for name in ("sdpa + bias, efficient", "sdpa + bias, cudnn", "flex, table score_mod"):

@@ -22,6 +22,9 @@
 #      forward + backward, by every kernel torch has (SDPA backends, FlexAttention, explicit),
 #      and split by part (presorted table gradient, bias without a table, frozen bias),
 #      checked against a float32 reference: OUT_DIR/bias_probe.json (at most 60 s);
+#   2c. python benchmarks/gpu_training_ab.py: the relative and bias-free training steps with
+#      each CUDA-only choice switched off (maps beside the fused output; the unclipped gather),
+#      in one run: OUT_DIR/training_ab.json (at most 150 s);
 #   3. the CPU benchmarks (solvers, tokenizer) with --quick on the GPU machine's own cores, if
 #      time is left: OUT_DIR/bench_cpu.json (a quiet many-core data point, not the 2-core one).
 # OUT_DIR/gpu_check.json (also printed last) holds the GPU, the test summary and the reports.
@@ -98,6 +101,10 @@ BENCH_RC=$?
 timeout "${GPU_CHECK_PROBE_SECONDS:-60}" "$PY" benchmarks/gpu_bias_probe.py --device "$DEVICE" \
     --repeats 20 --json "$OUT_DIR/bias_probe.json" > "$OUT_DIR/bias_probe.txt" 2>&1
 
+# 2c. the training step with each CUDA-only choice switched off, same run
+timeout "${GPU_CHECK_AB_SECONDS:-150}" "$PY" benchmarks/gpu_training_ab.py --device "$DEVICE" \
+    ${QUICK[@]+--repeats 1} --json "$OUT_DIR/training_ab.json" > "$OUT_DIR/training_ab.txt" 2>&1
+
 # 3. the CPU benchmarks on this machine's cores, within what is left of GPU_CHECK_BUDGET seconds
 #    (default 330; 0 skips them)
 LEFT=$(( ${GPU_CHECK_BUDGET:-330} - $(elapsed) ))
@@ -141,6 +148,11 @@ else:
 probe = out / "bias_probe.json"
 if probe.exists():
     report["bias_probe"] = json.loads(probe.read_text())
+ab = out / "training_ab.json"
+if ab.exists():
+    report["training_ab"] = json.loads(ab.read_text())
+elif (out / "training_ab.txt").exists():
+    report["training_ab_output"] = (out / "training_ab.txt").read_text()[-2000:]
 cpu = out / "bench_cpu.json"
 if cpu.exists():
     full = json.loads(cpu.read_text())

@@ -7,7 +7,10 @@ Two paths behind one flag, giving the same output (tested to 1e-5):
   with the bias and the key mask folded into its additive ``attn_mask``; when there is neither,
   ``attn_mask=None`` and no ``(B, H, N, N)`` tensor is ever built;
 - explicit (``return_weights=True``): ``softmax(q k^T * scale + bias)`` written out, returning
-  the weights for inspection.
+  the weights for inspection. On a GPU with gradients on, the output still comes from the
+  fused kernel and the weights from a forward-only softmax beside it (:func:`_fused_and_weights`):
+  a loss on the output alone then runs the fused backward, not one over the ``(N, N)`` weights,
+  and a loss that reads the weights still gets their gradient through the softmax's graph.
 
 For large N the same logits are formed a block of queries at a time, with the position bias
 read from per-layout tables instead of an ``(H, N, N)`` tensor
@@ -63,7 +66,8 @@ def attention(
     scale
         Factor on ``q k^T``; default ``1 / sqrt(hd)``.
     return_weights
-        False: fused kernel, weights not formed. True: explicit softmax, weights returned.
+        False: fused kernel, weights not formed. True: weights returned (explicit softmax; on
+        a GPU with gradients on, the fused output and a forward-only softmax beside it).
 
     Returns
     -------
@@ -79,7 +83,8 @@ def attention(
     if q is None and bias is None:
         msg = "attention() without q and k needs a bias"
         raise ValueError(msg)
-    B, H, N, _ = v.shape
+    if return_weights and v.device.type != "cpu" and _needs_grad(q, k, v, bias):
+        return _fused_and_weights(q, k, v, bias, key_mask, dropout_p=dropout_p, scale=scale)
     if return_weights:
         return _explicit(q, k, v, bias, key_mask, dropout_p=dropout_p, scale=scale)
 
@@ -90,12 +95,38 @@ def attention(
         # passes forward; the explicit path is the same arithmetic without them.
         out, _weights = _explicit(q, k, v, bias, key_mask, dropout_p=dropout_p, scale=scale)
         return out, None
+    return _fused(q, k, v, bias, key_mask, dropout_p=dropout_p, scale=scale), None
+
+
+def _needs_grad(*tensors: Tensor | None) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def _fused(q: Tensor | None, k: Tensor | None, v: Tensor, bias: Tensor | None,
+           key_mask: Tensor | None, *, dropout_p: float, scale: float | None) -> Tensor:
+    """The output ``(B, H, N, hdv)`` by ``scaled_dot_product_attention``."""
+    B, H, N, _ = v.shape
     mask = _additive_mask(bias, key_mask, dtype=v.dtype)
     if q is None:
         # bias-only logits: zero queries/keys make q k^T vanish inside the fused kernel
         q = k = v.new_zeros(B, H, N, 1)  # (B, H, N, 1)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
-    return out, None
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
+                                          scale=scale)
+
+
+def _fused_and_weights(q: Tensor | None, k: Tensor | None, v: Tensor, bias: Tensor | None,
+                       key_mask: Tensor | None, *, dropout_p: float, scale: float | None
+                       ) -> tuple[Tensor, Tensor]:
+    """The fused kernel's output and, beside it, the weights by a forward-only softmax.
+
+    The two are separate functions of the same inputs, so autograd adds their gradients: a
+    loss on the output alone never runs the weights' backward (the explicit path's ``(N, N)``
+    backward is what made ``return_attention`` cost ~1.6x a fused training step on CUDA), and
+    a loss on the weights gets exactly the explicit path's gradient. Costs one more logits
+    product and softmax forward per layer; the weights are kept either way (returned).
+    """
+    out = _fused(q, k, v, bias, key_mask, dropout_p=dropout_p, scale=scale)  # (B, H, N, hdv)
+    return out, _softmax_weights(q, k, v, bias, key_mask, scale=scale)
 
 
 def _additive_mask(bias: Tensor | None, key_mask: Tensor | None, *, dtype: torch.dtype
@@ -118,6 +149,14 @@ def _explicit(q: Tensor | None, k: Tensor | None, v: Tensor, bias: Tensor | None
     (inside ``baddbmm`` when it has the batch's size or the batch is one sample), so the
     logits cost one matrix product and one ``(N, N)`` pass before the softmax.
     """
+    weights = _softmax_weights(q, k, v, bias, key_mask, scale=scale)  # (B, H, N, N)
+    dropped = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
+    return dropped @ v, weights  # (B, H, N, hdv)
+
+
+def _softmax_weights(q: Tensor | None, k: Tensor | None, v: Tensor, bias: Tensor | None,
+                     key_mask: Tensor | None, *, scale: float | None) -> Tensor:
+    """``softmax(q k^T * scale + bias)`` over the keys, ``(B, H, N, N)`` (no dropout)."""
     B, H, N, _ = v.shape
     if q is not None and k is not None:
         scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
@@ -137,6 +176,4 @@ def _explicit(q: Tensor | None, k: Tensor | None, v: Tensor, bias: Tensor | None
         logits = bias.to(v.dtype).expand(B, H, N, N)  # (B, H, N, N)
     if key_mask is not None:
         logits = logits.masked_fill(~key_mask[:, None, None, :], float("-inf"))
-    weights = torch.softmax(logits, dim=-1)  # (B, H, N, N)
-    dropped = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
-    return dropped @ v, weights  # (B, H, N, hdv)
+    return torch.softmax(logits, dim=-1)  # (B, H, N, N)

@@ -49,6 +49,7 @@ from gridformer.model.position import (
     relative_index,
     resample_absolute,
     sincos_embedding,
+    unclipped_relative_index,
 )
 from gridformer.model.probe import AttentionProbe
 from gridformer.model.queries import check_full_maps_fit, query_positions
@@ -109,6 +110,19 @@ class _Geometry:
     tables: BiasGeometry | None = None  # position tables of the chunked / flex kernels
     grid: tuple[int, ...] = ()  # the token grid ((frames,) + patch grid)
     table_index: TableIndex | None = None  # relative columns for table_attention (dense)
+    # off the CPU: the dense relative bias gathered through every unclipped offset first
+    # (RelativePositionBias.forward's fold): (N', N') int64 (value K' = no bias), (K' + 1,)
+    bias_index: Tensor | None = None
+    bias_fold: Tensor | None = None
+
+
+def _spread_relative_gather(device: torch.device | str) -> bool:
+    """Whether the dense relative bias is gathered through every unclipped offset first.
+
+    Off the CPU: there the gather's backward, an ``index_add_``, is atomic adds, and clipped
+    offsets pile onto a few edge entries of the table. (The CPU trains on the table path.)
+    """
+    return torch.device(device).type != "cpu"
 
 
 class GridFormer(nn.Module):
@@ -258,7 +272,9 @@ class GridFormer(nn.Module):
     def _position_bias(self, geo: _Geometry) -> Tensor | None:
         """The dense ``(1, H, N', N')`` bias (the reference; ``attention_kernel="dense"``)."""
         bias = None
-        if self.relative is not None:
+        if self.relative is not None and geo.bias_fold is not None:
+            bias = self.relative(geo.bias_index, geo.bias_fold)  # (H, N', N')
+        elif self.relative is not None:
             bias = self.relative(geo.rel_index)  # (H, N', N')
         if self.distance is not None:
             d = self.distance(geo.distances)  # (H, N', N')
@@ -364,6 +380,13 @@ class GridFormer(nn.Module):
             no_bias = (2 * cfg.max_relative_offset + 1) ** cfg.ndim  # K: the zero column
             rel_index = nn.functional.pad(index, (n_cls, 0, n_cls, 0), value=no_bias)
             rel_index = rel_index.to(device)  # (N', N')
+        bias_index = bias_fold = None
+        if dense and self.relative is not None and _spread_relative_gather(device):
+            wide, fold = unclipped_relative_index(offsets, tuple(layout.patch_size),
+                                                  cfg.max_relative_offset)
+            bias_index = nn.functional.pad(wide, (n_cls, 0, n_cls, 0), value=len(fold))
+            bias_index = bias_index.to(device)  # (N', N'), value K' = no bias
+            bias_fold = nn.functional.pad(fold, (0, 1), value=no_bias).to(device)  # (K' + 1,)
         table_index = None
         if dense and self.relative is not None and torch.device(device).type == "cpu":
             columns = bias_geometry(layout, max_offset=cfg.max_relative_offset,
@@ -383,4 +406,4 @@ class GridFormer(nn.Module):
             fixed = frames if fixed is None else fixed + frames
         fixed = fixed.to(device) if fixed is not None else None
         return _Geometry(rel_index, distances, layout_key_mask(layout, device), fixed, tables,
-                         grid, table_index)
+                         grid, table_index, bias_index, bias_fold)

@@ -6,13 +6,18 @@ from benchmarks.gpu_bias_probe import main, probe
 
 
 def test_cpu_variants_agree_with_the_float32_reference():
-    result = probe("cpu", repeats=1, batch=2, heads=2, side=6, head_dim=8)
+    result = probe("cpu", repeats=1, batch=2, heads=2, side=20,
+                   head_dim=8)  # offsets up to 10: clipped at 8
     rows = {r["variant"]: r for r in result["rows"]}
     assert set(rows) == {"flash, no bias", "sdpa + bias (default dispatch)",
                          "sdpa + bias, math", "explicit", "sdpa + bias, presorted table gradient",
-                         "sdpa + bias leaf", "sdpa + frozen bias"}
+                         "sdpa + bias, unclipped two-step gather", "sdpa + bias leaf",
+                         "sdpa + frozen bias", "maps: explicit softmax, forward + backward",
+                         "maps: fused output + weights beside"}
     for name in ("sdpa + bias (default dispatch)", "sdpa + bias, math", "explicit",
-                 "sdpa + bias, presorted table gradient"):
+                 "sdpa + bias, presorted table gradient", "sdpa + bias, unclipped two-step gather",
+                 "maps: explicit softmax, forward + backward",
+                 "maps: fused output + weights beside"):
         errors = rows[name]["max_abs_error"]
         assert set(errors) == {"out", "q", "k", "v", "table"}
         assert max(errors.values()) < 1e-5, (name, errors)  # the table gradient included

@@ -126,3 +126,56 @@ def test_explicit_path_for_each_bias_batch_shape(qkv, batch, bias_batch):
     refs = torch.autograd.grad((ref * upstream).sum(), leaves)
     for got, want in zip(grads, refs, strict=True):
         torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize(("content", "use_bias", "use_mask"), CASES)
+@pytest.mark.parametrize("loss_on", ["out", "weights", "both"])
+def test_fused_output_beside_weights_has_the_explicit_gradients(qkv, content, use_bias,
+                                                                 use_mask, loss_on):
+    """The GPU's ``return_weights`` path (fused output, forward-only softmax beside it) gives
+    the explicit path's output, weights and gradients, whichever of the two a loss reads."""
+    q, k, v, bias, mask = (t.double() if t.is_floating_point() else t for t in qkv)
+    g = torch.Generator().manual_seed(1)
+    w_out = torch.randn(B, H, N, HD, generator=g, dtype=torch.float64)
+    w_map = torch.randn(B, H, N, N, generator=g, dtype=torch.float64)
+
+    def run(fn):
+        leaves = [t.clone().requires_grad_() for t in (q, k, v, bias)]
+        lq, lk, lv, lb = leaves
+        out, weights = fn(lq if content else None, lk if content else None, lv,
+                          lb if use_bias else None, mask if use_mask else None,
+                          dropout_p=0.0, scale=None)
+        loss = 0.0
+        if loss_on in ("out", "both"):
+            loss = loss + (out * w_out).sum()
+        if loss_on in ("weights", "both"):
+            loss = loss + (weights * w_map).sum()
+        loss.backward()
+        grads = [t.grad for t in leaves]
+        return out.detach(), weights.detach(), grads
+
+    ours = run(attention_module._fused_and_weights)
+    reference = run(attention_module._explicit)
+    torch.testing.assert_close(ours[0], reference[0], atol=1e-10, rtol=0)
+    torch.testing.assert_close(ours[1], reference[1], atol=0, rtol=0)
+    for got, want in zip(ours[2], reference[2], strict=True):
+        assert (got is None) == (want is None)
+        if got is not None:
+            torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
+
+
+def test_weights_beside_fused_only_off_the_cpu(qkv, monkeypatch):
+    """On the CPU ``return_weights`` keeps the explicit path (its fused kernel has no mask
+    gradient); the fused-beside path is taken only off the CPU with gradients on."""
+    q, k, v, bias, mask = qkv
+    calls = []
+    monkeypatch.setattr(attention_module, "_fused_and_weights",
+                        lambda *a, **kw: calls.append(1))
+    attention(q, k, v.requires_grad_(), bias, mask, return_weights=True)
+    assert calls == []
+    q, k, v, bias = (t.detach().to("meta") for t in (q, k, v, bias))  # a non-CPU device
+    with torch.no_grad():
+        attention(q, k, v.requires_grad_(), bias, mask.to("meta"), return_weights=True)
+    assert calls == []
+    attention(q, k, v.requires_grad_(), bias, mask.to("meta"), return_weights=True)
+    assert calls == [1]

@@ -316,3 +316,36 @@ def test_field_prediction_decodes_back_onto_the_grid():
     assert grid.shape == da.shape  # padding removed again
     xr.testing.assert_identical(grid.coords.to_dataset(), da.coords.to_dataset())
     assert bool(np.isfinite(grid).all())
+
+
+@pytest.mark.parametrize("pool", [None, "cls"])
+def test_unclipped_relative_gather_gives_the_same_bias_and_gradient(monkeypatch, pool):
+    """Off the CPU the dense relative bias is gathered through every unclipped offset first
+    (fewer atomic adds on one table entry); switched on here, it is the same bias, gradient
+    and forward, with a class token's row and column still bias-free."""
+    extra = {"head": "index", "pool": "cls", "out_features": 2} if pool else {}
+    cfg = dataclasses.replace(TINY, in_features=4, position="relative", max_relative_offset=2,
+                              attention_kernel="dense", **extra)
+    model = GridFormer(cfg)
+    with torch.no_grad():
+        model.relative.table.normal_()
+    layout = TokenLayout.for_grid((6, 8), patch_size=1, periodic=False)  # offsets up to 7 > 2
+    tokens = torch.randn(2, layout.n_tokens, 4)
+    results = []
+    for spread in (False, True):
+        monkeypatch.setattr(gridformer_module, "_spread_relative_gather", lambda d, s=spread: s)
+        model._geometry_cache.clear()
+        geo = model._geometry(layout, torch.device("cpu"))
+        assert (geo.bias_fold is not None) == spread
+        model.relative.table.grad = None
+        bias = model._position_bias(geo)  # (1, H, N', N')
+        (bias * torch.arange(bias.numel()).view_as(bias).sin()).sum().backward()
+        with torch.no_grad():
+            out = model(tokens, layout).prediction
+        results.append((bias.detach(), model.relative.table.grad.clone(), out))
+    assert torch.equal(results[1][0], results[0][0])
+    if pool:
+        assert torch.all(results[1][0][..., 0, :] == 0)
+        assert torch.all(results[1][0][..., 0] == 0)
+    torch.testing.assert_close(results[1][1], results[0][1], atol=1e-5, rtol=1e-6)
+    torch.testing.assert_close(results[1][2], results[0][2], atol=0, rtol=0)

@@ -41,3 +41,29 @@ def test_autocast_training_step_on_cuda(kernel, maps):
             torch.testing.assert_close(weights.float().sum(-1),
                                        torch.ones(weights.shape[:-1], device="cuda"),
                                        atol=1e-2, rtol=0)
+
+
+@pytest.mark.parametrize("position", ["relative", "none"])
+def test_maps_on_cuda_leave_the_training_gradient_unchanged(position):
+    """On CUDA ``return_attention`` takes the output from the fused kernel and the weights
+    from a forward-only softmax beside it: a loss on the prediction gets the gradients of the
+    step without maps, and the maps are the explicit softmax's (rows of a softmax)."""
+    layout = TokenLayout.for_grid((16, 16), patch_size=2, periodic=True)
+    config = dataclasses.replace(TINY, in_features=3, out_features=3, position=position,
+                                 attention_kernel="dense")
+    model = GridFormer(config).cuda()
+    tokens = torch.randn(2, layout.n_tokens, 3, device="cuda")
+    grads = []
+    for maps in (False, True):
+        model.zero_grad()
+        out = model(tokens, layout, return_attention=maps)
+        out.prediction.pow(2).mean().backward()
+        grads.append({name: p.grad.clone() for name, p in model.named_parameters()
+                      if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, atol=1e-6, rtol=1e-5, msg=name)
+    with torch.no_grad():
+        explicit = model(tokens, layout, return_attention=True).attention  # the explicit path
+    for fused_side, reference in zip(out.attention, explicit, strict=True):
+        torch.testing.assert_close(fused_side.detach(), reference, atol=1e-5, rtol=0)

@@ -64,3 +64,43 @@ def test_frame_embedding_is_the_sine_cosine_of_the_frame_index():
             assert float(code[row, 4 + k]) == pytest.approx(math.cos(angle), abs=1e-6)
     assert torch.equal(code[0], code[1])
     assert not torch.equal(code[1], code[2])
+
+
+@pytest.mark.parametrize(("grid", "patch", "periodic", "max_offset"),
+                         [((8, 12), 2, False, 2), ((10, 10), 1, True, 3), ((6, 6), 1, False, 8)])
+def test_unclipped_gather_is_the_clipped_bias_with_the_same_gradient(grid, patch, periodic,
+                                                                     max_offset):
+    """``table[:, fold][:, unclipped index]`` is ``table[:, relative_index]``, value and table
+    gradient, whether offsets reach past ``max_offset`` (clipped) or not (last case)."""
+    from gridformer.model.position import unclipped_relative_index
+    from gridformer.tokenize import TokenLayout
+
+    layout = TokenLayout.for_grid(grid, patch_size=patch, periodic=periodic)
+    offsets = torch.as_tensor(layout.offsets())
+    index = relative_index(offsets, (patch, patch), max_offset)
+    wide, fold = unclipped_relative_index(offsets, (patch, patch), max_offset)
+    side = math.isqrt(len(fold))  # 2R + 1, R the largest offset in patches on an axis
+    reach = int(offsets.abs().max()) // patch
+    assert side * side == len(fold)
+    assert side == 2 * reach + 1
+    assert torch.equal(fold[wide], index)  # every pair lands on its clipped column
+    torch.manual_seed(0)
+    bias = RelativePositionBias(heads=3, ndim=2, max_offset=max_offset).double()
+    with torch.no_grad():
+        bias.table.normal_()
+    no_bias = bias.table.shape[1]
+    pad = (1, 0, 1, 0)  # a class token first: its row and column get no bias
+    plain_index = torch.nn.functional.pad(index, pad, value=no_bias)
+    spread_index = torch.nn.functional.pad(wide, pad, value=len(fold))
+    spread_fold = torch.nn.functional.pad(fold, (0, 1), value=no_bias)
+    weights = torch.randn(3, *plain_index.shape, dtype=torch.float64)
+    results = []
+    for args in ((plain_index,), (spread_index, spread_fold)):
+        bias.table.grad = None
+        out = bias(*args)  # (H, N', N')
+        (out * weights).sum().backward()
+        results.append((out.detach(), bias.table.grad.clone()))
+    assert torch.equal(results[1][0], results[0][0])
+    assert torch.all(results[0][0][:, 0] == 0)
+    assert torch.all(results[0][0][:, :, 0] == 0)
+    torch.testing.assert_close(results[1][1], results[0][1], atol=1e-10, rtol=0)
