@@ -28,6 +28,11 @@ from gridformer.tokenize.geometry import EARTH_RADIUS_KM
 __all__ = ["flex_attention", "score_mod"]
 
 
+# FlexAttention's compiled CUDA kernel refuses smaller heads (torch 2.11: "NYI: embedding
+# dimension of the query, key, and value must be at least 16"), deep inside inductor
+MIN_HEAD_DIM = 16
+
+
 @functools.cache
 def _compiled() -> Callable:
     from torch.nn.attention.flex_attention import flex_attention as flex
@@ -47,6 +52,14 @@ def flex_attention(logits: LayerLogits, v: Tensor, *, compiled: bool = True) -> 
     q, k = logits.q, logits.k
     if q is None:  # bias-only logits: zero queries and keys
         q = k = torch.zeros_like(v)
+    head_dim = min(q.shape[-1], v.shape[-1])
+    if compiled and v.device.type != "cpu" and head_dim < MIN_HEAD_DIM:
+        msg = (
+            f"attention_kernel='flex' needs a head dimension (dim / heads) of at least "
+            f"{MIN_HEAD_DIM} off the CPU (FlexAttention's compiled kernel), got {head_dim}; "
+            f"use attention_kernel='chunked' or 'auto', or fewer heads"
+        )
+        raise ValueError(msg)
     mod = score_mod(logits)
     if compiled:
         fn = _compiled()

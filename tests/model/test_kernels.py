@@ -209,6 +209,26 @@ def test_flex_refuses_terms_and_dropout_it_cannot_compute():
         dataclasses.replace(TINY, attention_chunk=-1)
 
 
+def test_flex_off_the_cpu_refuses_heads_smaller_than_its_kernel_takes(monkeypatch):
+    """FlexAttention's compiled CUDA kernel refuses a head dimension under 16 deep inside
+    inductor (seen on an H100 with TINY, dim / heads = 8): the path says so first, before
+    compiling anything."""
+    from gridformer.model.blockwise import LayerLogits
+
+    monkeypatch.setattr(flex_module, "_compiled", lambda: pytest.fail("compiled"))
+    for head_dim, refused in ((8, True), (16, False)):
+        q = torch.empty(2, 2, 24, head_dim, device="meta")  # a device that is not the CPU
+        logits = LayerLogits(q, q, None, None, (4, 6), 2, 2)
+        if refused:
+            with pytest.raises(ValueError, match=r"attention_kernel='flex' needs a head "
+                               r"dimension \(dim / heads\) of at least 16 off the CPU .*got 8; "
+                               r"use attention_kernel='chunked'"):
+                flex_module.flex_attention(logits, q)
+        else:
+            with pytest.raises(pytest.fail.Exception, match="compiled"):
+                flex_module.flex_attention(logits, q)
+
+
 def test_full_maps_take_the_softmax_dtype(monkeypatch):
     """Under CUDA autocast the softmax returns float32 for bf16 values: the chunked kernel's
     full maps must hold float32 then (they were allocated like ``v`` and failed to fill)."""
