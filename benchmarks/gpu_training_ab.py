@@ -14,6 +14,9 @@ bf16 autocast), fused and with ``return_attention=True``, under four settings:
 
 Each setting's rows are ``bench_training``'s (the peer ``nn.TransformerEncoder`` and the fused
 step are timed again beside it), so ratios compare within one setting and milliseconds across.
+A discarded warm-up pass comes first (the first setting of the H100 run at fabb86c was ~25 %
+slower than the same code in the run before it), and the settings run in ``--rounds`` rounds
+(each round all four in turn), so drift shows as a difference between rounds.
 
 Run: ``python benchmarks/gpu_training_ab.py [--device cuda|cpu] [--json PATH]`` (``cpu``: a
 quick check of the plumbing; the gather switch changes nothing there).
@@ -56,20 +59,24 @@ def switched_off(parts: tuple[str, ...]) -> Iterator[None]:
         attention_module._needs_grad, gridformer_module._spread_relative_gather = saved
 
 
-def run(device: str = "cuda", repeats: int = 5) -> dict[str, Any]:
+def run(device: str = "cuda", repeats: int = 5, rounds: int = 1) -> dict[str, Any]:
     batch = 32 if device == "cuda" else 1
     out: dict[str, Any] = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
                            "torch": torch.__version__, "batch": batch, "repeats": repeats,
-                           "settings": {}}
-    for name, parts in SETTINGS.items():
-        with switched_off(parts):
-            rows = [*_pair_rows("relative", batch, repeats, device),
-                    *_pair_rows("none", batch, repeats, device)]
-        out["settings"][name] = [
-            {key: r.get(key) for key in ("case", "gridformer", "peer_value", "ratio", "target",
-                                         "met", "achieved_TFLOP_per_s")} for r in rows]
-        print(name, [(r["case"][:60], round(r["gridformer"], 2), round(r["ratio"], 3))
-                     for r in rows], file=sys.stderr, flush=True)
+                           "rounds": rounds, "settings": {name: [] for name in SETTINGS}}
+    _pair_rows("relative", batch, 2, device)  # warm-up, discarded
+    for round_ in range(rounds):
+        for name, parts in SETTINGS.items():
+            with switched_off(parts):
+                rows = [*_pair_rows("relative", batch, repeats, device),
+                        *_pair_rows("none", batch, repeats, device)]
+            out["settings"][name].append([
+                {key: r.get(key) for key in ("case", "gridformer", "peer_value", "ratio",
+                                             "target", "met", "achieved_TFLOP_per_s",
+                                             "gridformer_stats", "peer_stats")} for r in rows])
+            print(round_, name, [(r["case"][:50], round(r["gridformer"], 2),
+                                  round(r["ratio"], 3)) for r in rows], file=sys.stderr,
+                  flush=True)
     return out
 
 
@@ -77,12 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=1, help="passes over the four settings")
     parser.add_argument("--json", metavar="PATH", default="-", help="output ('-' = stdout)")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA device here; --device cpu checks the plumbing", file=sys.stderr)
         return 2
-    text = json.dumps(run(args.device, args.repeats), indent=2)
+    text = json.dumps(run(args.device, args.repeats, args.rounds), indent=2)
     if args.json == "-":
         print(text)
     else:
