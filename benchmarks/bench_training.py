@@ -17,7 +17,7 @@ and for ``position="none"`` (no mask: the same fused kernel as the peer):
   (which returns the weights its backward reads); on CUDA the explicit softmax;
 * on the CPU, the relative rows again at a batch of 8 (each layer's attention is then 128 MiB,
   above glibc's largest mmap threshold: see :func:`gridformer.training.tune_cpu_malloc`);
-* on the CPU, for the relative bias only, a peer doing the same work (no target): the same
+* for the relative bias only, a peer doing the same work (no target): the same
   ``nn.TransformerEncoder`` given a learned relative-bias table of the same size through its
   ``mask`` argument, gathered per head as GridFormer's dense path gathers it
   (:class:`_RelativeBiasEncoder`, what a user of plain PyTorch would write). The encoder
@@ -163,7 +163,7 @@ def _pair_rows(position: str, batch: int, repeats: int, device: str,
                  work=0, units="ms per step", target=1.5, higher_is_better=False,
                  achieved_TFLOP_per_s=tflops(with_maps), peer_TFLOP_per_s=tflops(plain),
                  **extra)
-    if position != "relative" or device != "cpu" or kernel != "auto" or not same_work:
+    if position != "relative" or kernel != "auto" or not same_work:
         return [first, second]
     biased_peer = _RelativeBiasEncoder(config.max_relative_offset).to(device)
     biased = _step(biased_peer, lambda: biased_peer(tokens), target, device)

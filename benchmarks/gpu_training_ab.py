@@ -59,7 +59,10 @@ def switched_off(parts: tuple[str, ...]) -> Iterator[None]:
         attention_module._needs_grad, gridformer_module._spread_relative_gather = saved
 
 
-def run(device: str = "cuda", repeats: int = 5, rounds: int = 1) -> dict[str, Any]:
+def run(device: str = "cuda", repeats: int = 5, rounds: int = 1,
+        json_path: str | None = None) -> dict[str, Any]:
+    """The rows of every setting and round; written to ``json_path`` after each setting (a
+    run stopped by a time limit keeps what it measured)."""
     batch = 32 if device == "cuda" else 1
     out: dict[str, Any] = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
                            "torch": torch.__version__, "batch": batch, "repeats": repeats,
@@ -68,12 +71,14 @@ def run(device: str = "cuda", repeats: int = 5, rounds: int = 1) -> dict[str, An
     for round_ in range(rounds):
         for name, parts in SETTINGS.items():
             with switched_off(parts):
-                rows = [*_pair_rows("relative", batch, repeats, device),
+                rows = [*_pair_rows("relative", batch, repeats, device, same_work=False),
                         *_pair_rows("none", batch, repeats, device)]
             out["settings"][name].append([
                 {key: r.get(key) for key in ("case", "gridformer", "peer_value", "ratio",
                                              "target", "met", "achieved_TFLOP_per_s",
                                              "gridformer_stats", "peer_stats")} for r in rows])
+            if json_path is not None:
+                Path(json_path).write_text(json.dumps(out, indent=2) + "\n")
             print(round_, name, [(r["case"][:50], round(r["gridformer"], 2),
                                   round(r["ratio"], 3)) for r in rows], file=sys.stderr,
                   flush=True)
@@ -90,11 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA device here; --device cpu checks the plumbing", file=sys.stderr)
         return 2
-    text = json.dumps(run(args.device, args.repeats, args.rounds), indent=2)
-    if args.json == "-":
-        print(text)
-    else:
-        Path(args.json).write_text(text + "\n")
+    path = None if args.json == "-" else args.json
+    result = run(args.device, args.repeats, args.rounds, path)
+    if path is None:
+        print(json.dumps(result, indent=2))
     return 0
 
 
