@@ -14,7 +14,8 @@ and for ``position="none"`` (no mask: the same fused kernel as the peer):
 * the fused step vs ``nn.TransformerEncoder`` (target: <= 1.1x);
 * the step with ``return_attention=True`` (the weights every analysis needs) vs the fused
   step (target: <= 1.5x): on the CPU, for both positions, :mod:`gridformer.model.table_attention`
-  (which returns the weights its backward reads); on CUDA the explicit softmax;
+  (which returns the weights its backward reads); on CUDA the fused output with a
+  forward-only softmax beside it for the weights;
 * on the CPU, the relative rows again at a batch of 8 (each layer's attention is then 128 MiB,
   above glibc's largest mmap threshold: see :func:`gridformer.training.tune_cpu_malloc`);
 * for the relative bias only, a peer doing the same work (no target): the same

@@ -1,7 +1,8 @@
 """One attention layer with a learned relative bias, forward + backward, by every kernel torch has.
 
-The relative-bias training step on CUDA is 1.39x ``nn.TransformerEncoder`` (issue 12 asks for
-<= 1.1x; ``benchmarks/RESULTS.md``). This probe times the attention alone, at the training
+The relative-bias training step on CUDA is 1.23-1.37x ``nn.TransformerEncoder`` (H100,
+2026-11-27 18:40-18:51; issue 12 asks for <= 1.1x; ``benchmarks/RESULTS.md``, "GPU, third lent
+session", holds this probe's numbers and what they say). This probe times the attention alone, at the training
 benchmark's size (batch 32, 4 heads, 1,024 tokens, head dim 32, bf16), so that a lent GPU says
 in one short run which kernel the model should use:
 
