@@ -2,9 +2,9 @@
 
 The relative-bias training step on CUDA is 1.23-1.37x ``nn.TransformerEncoder`` (H100,
 2026-11-27 18:40-18:51; issue 12 asks for <= 1.1x; ``benchmarks/RESULTS.md``, "GPU, third lent
-session", holds this probe's numbers and what they say). This probe times the attention alone, at the training
-benchmark's size (batch 32, 4 heads, 1,024 tokens, head dim 32, bf16), so that a lent GPU says
-in one short run which kernel the model should use:
+session", holds this probe's numbers and what they say). This probe times the attention
+alone, at the training benchmark's size (batch 32, 4 heads, 1,024 tokens, head dim 32, bf16),
+so that a lent GPU says in one short run which kernel the model should use:
 
 * ``flash, no bias``: the encoder's kernel (the reference; no bias, no bias gradient);
 * ``sdpa + bias (default dispatch)``: what GridFormer runs now on CUDA (the bias as a
