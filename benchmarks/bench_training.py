@@ -15,15 +15,16 @@ and for ``position="none"`` (no mask: the same fused kernel as the peer):
 * the step with ``return_attention=True`` (the weights every analysis needs) vs the fused
   step (target: <= 1.5x): on the CPU, for both positions, :mod:`gridformer.model.table_attention`
   (which returns the weights its backward reads); on CUDA the fused output with a
-  forward-only softmax beside it for the weights;
+  separate softmax beside it for the weights;
 * on the CPU, the relative rows again at a batch of 8 (each layer's attention is then 128 MiB,
   above glibc's largest mmap threshold: see :func:`gridformer.training.tune_cpu_malloc`);
-* for the relative bias only, a peer doing the same work (no target): the same
+* for the relative bias only, a peer computing the same function (no target): the same
   ``nn.TransformerEncoder`` given a learned relative-bias table of the same size through its
-  ``mask`` argument, gathered per head as GridFormer's dense path gathers it
-  (:class:`_RelativeBiasEncoder`, what a user of plain PyTorch would write). The encoder
-  without any position term is the issue's peer; this row says how much of the gap is the
-  bias itself.
+  ``mask`` argument, gathered straight from the clipped table and copied per sample to
+  ``(B H, N, N)`` as ``nn.MultiheadAttention`` takes it (:class:`_RelativeBiasEncoder`, what a
+  user of plain PyTorch would write; GridFormer shares one ``(1, H, N, N)`` bias with the
+  batch, and off the CPU gathers it through every unclipped offset). The encoder without any
+  position term is the issue's peer; this row says how much of the gap is the bias itself.
 
 On the CPU the rows run again in a fresh process after
 :func:`gridformer.training.tune_cpu_malloc` (glibc keeps freed ``N x N`` buffers for reuse, as

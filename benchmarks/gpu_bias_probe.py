@@ -1,14 +1,15 @@
 """One attention layer with a learned relative bias, forward + backward, by every kernel torch has.
 
-The relative-bias training step on CUDA is 1.23-1.37x ``nn.TransformerEncoder`` (H100,
+The relative-bias training step on CUDA is 1.17-1.37x ``nn.TransformerEncoder`` (H100,
 2026-11-27 18:40-18:51; issue 12 asks for <= 1.1x; ``benchmarks/RESULTS.md``, "GPU, third lent
 session", holds this probe's numbers and what they say). This probe times the attention
 alone, at the training benchmark's size (batch 32, 4 heads, 1,024 tokens, head dim 32, bf16),
 so that a lent GPU says in one short run which kernel the model should use:
 
 * ``flash, no bias``: the encoder's kernel (the reference; no bias, no bias gradient);
-* ``sdpa + bias (default dispatch)``: what GridFormer runs now on CUDA (the bias as a
-  ``(1, H, N, N)`` additive mask that needs a gradient);
+* ``sdpa + bias (default dispatch)``: what GridFormer ran on CUDA before 2026-11-27 18:36
+  (the bias gathered from the clipped table, as a ``(1, H, N, N)`` additive mask that needs a
+  gradient; the model's path now is the unclipped two-step row below);
 * the same pinned to each SDPA backend (efficient, cuDNN, math), one row each (an error is
   recorded, not raised);
 * ``flex, table score_mod``: the bias read from the ``(H, K)`` table inside FlexAttention;
@@ -19,9 +20,10 @@ so that a lent GPU says in one short run which kernel the model should use:
   ``sdpa + bias, presorted table gradient`` (the table's gradient summed over offsets presorted
   once per layout with ``segment_reduce``, instead of the gather's backward, an ``index_add_``
   of ``N^2`` values into ``(2M+1)^2`` entries per head), ``sdpa + bias, unclipped two-step
-  gather`` (the table spread over every unclipped offset first, so the backward's atomic adds
-  land on ~4,000 entries, at most N each), ``sdpa + bias leaf`` (a bias that
-  needs a gradient but comes from no table: no gather backward; no table gradient) and
+  gather`` (the table spread over every unclipped offset first, as the model does off the
+  CPU, so the backward's atomic adds land on 1,089 entries, at most N each), ``sdpa + bias
+  leaf`` (a bias that needs a gradient but comes from no table: no gather backward; no table
+  gradient) and
   ``sdpa + frozen bias`` (no bias gradient at all).
 
 Every variant's outputs and gradients (q, k, v and the table) are compared with the explicit
@@ -52,7 +54,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import benchmarks._uninstalled  # noqa: F401 - gridformer from this checkout if not installed
 from gridformer.model.flex import _compiled as compiled_flex
-from gridformer.model.position import relative_index
+from gridformer.model.position import relative_index, unclipped_relative_index
 from gridformer.tokenize import TokenLayout
 
 Inputs = dict[str, torch.Tensor]
@@ -79,13 +81,10 @@ def make_inputs(batch: int, heads: int, side: int, head_dim: int, device: str,
     flat = out["index"].flatten()  # the presorted gradient's layout, made once as a model would
     out["order"] = torch.argsort(flat, stable=True)  # (N^2,)
     out["lengths"] = torch.bincount(flat, minlength=width * width)  # (K,)
-    # the unclipped offsets: each pair's column in a (2R+1)^2 table of every offset present
-    # (R the largest), and each such column's clipped table column
-    reach = int(offsets.abs().max())
-    out["unclipped_index"] = relative_index(offsets, (1, 1), reach).to(device)  # (N, N)
-    wide = torch.arange(-reach, reach + 1)
-    wide = torch.stack(torch.meshgrid(wide, wide, indexing="ij"), -1).reshape(-1, 2)  # (K', 2)
-    out["fold"] = relative_index(wide[None], (1, 1), max_offset)[0].to(device)  # (K',)
+    # the model's CUDA layout: each pair's column in a table of every offset present, and
+    # each such column's clipped table column
+    wide, fold = unclipped_relative_index(offsets, (1, 1), max_offset)
+    out["unclipped_index"], out["fold"] = wide.to(device), fold.to(device)  # (N, N), (K',)
     return out
 
 
@@ -123,9 +122,11 @@ class _PresortedGather(torch.autograd.Function):
 
 def _unclipped_bias(inp: Inputs, dtype: torch.dtype) -> torch.Tensor:
     """The same bias gathered in two steps: the table spread over every unclipped offset
-    ``(H, K')``, then the pairs from that. The backward's ``index_add_`` then spreads the
-    ``N^2`` values over ``K'`` entries (at most N per entry, the zero offset: 1,024 here,
-    not 82,944 on a clipped corner), and a small second one folds ``K'`` into ``K``."""
+    ``(H, K')``, then the pairs from that, as ``GridFormer`` gathers it off the CPU
+    (``unclipped_relative_index``). The backward's ``index_add_`` then spreads the ``N^2``
+    values over ``K'`` entries (33^2 = 1,089 on the periodic 32 x 32 grid, at most N = 1,024
+    pairs each, not 82,944 on a clipped corner), and a small second one folds ``K'`` into
+    ``K``."""
     wide = inp["table"].index_select(1, inp["fold"])  # (H, K')
     index = inp["unclipped_index"]
     bias = wide.index_select(1, index.reshape(-1)).view(len(wide), *index.shape)  # (H, N, N)
@@ -168,7 +169,7 @@ def explicit_bias(inp: Inputs) -> torch.Tensor:
 
 def fused_beside_weights(inp: Inputs) -> torch.Tensor:
     """The ``return_attention`` path now (on a GPU): the fused output, the weights from a
-    forward-only softmax beside it (a loss on the output never runs their backward)."""
+    separate softmax beside it (a loss on the output never runs their backward)."""
     out, weights = attention_module._fused_and_weights(
         inp["q"], inp["k"], inp["v"], _bias(inp, inp["q"].dtype), None, dropout_p=0.0,
         scale=None)

@@ -5,9 +5,9 @@ bf16 autocast), fused and with ``return_attention=True``, under four settings:
 
 * ``now``: the code as it is;
 * ``explicit maps``: ``return_attention`` through the explicit softmax, forward and backward
-  (before: the fused output with a forward-only softmax beside it,
+  (now: the fused output with a separate softmax beside it for the weights,
   :func:`gridformer.model.attention._fused_and_weights`);
-* ``clipped gather``: the relative bias gathered straight from the clipped table (before: through
+* ``clipped gather``: the relative bias gathered straight from the clipped table (now: through
   every unclipped offset first, ``_spread_relative_gather``, so the backward's atomic adds do not
   pile onto the clipped edge entries);
 * ``both before``: both switched off (the code of the 08:06 H100 run).

@@ -8,9 +8,12 @@ Two paths behind one flag, giving the same output (tested to 1e-5):
   ``attn_mask=None`` and no ``(B, H, N, N)`` tensor is ever built;
 - explicit (``return_weights=True``): ``softmax(q k^T * scale + bias)`` written out, returning
   the weights for inspection. On a GPU with gradients on, the output still comes from the
-  fused kernel and the weights from a forward-only softmax beside it (:func:`_fused_and_weights`):
+  fused kernel and the weights from a separate softmax beside it (:func:`_fused_and_weights`):
   a loss on the output alone then runs the fused backward, not one over the ``(N, N)`` weights,
   and a loss that reads the weights still gets their gradient through the softmax's graph.
+  Like the fast path, its output then has no second derivative: PyTorch defines none for its
+  fused attention backward (a ``create_graph=True`` gradient through it raises on use; seen
+  on the CPU's flash kernel, torch 2.13).
 
 For large N the same logits are formed a block of queries at a time, with the position bias
 read from per-layout tables instead of an ``(H, N, N)`` tensor
@@ -67,7 +70,7 @@ def attention(
         Factor on ``q k^T``; default ``1 / sqrt(hd)``.
     return_weights
         False: fused kernel, weights not formed. True: weights returned (explicit softmax; on
-        a GPU with gradients on, the fused output and a forward-only softmax beside it).
+        a GPU with gradients on, the fused output and a separate softmax beside it).
 
     Returns
     -------
@@ -117,7 +120,7 @@ def _fused(q: Tensor | None, k: Tensor | None, v: Tensor, bias: Tensor | None,
 def _fused_and_weights(q: Tensor | None, k: Tensor | None, v: Tensor, bias: Tensor | None,
                        key_mask: Tensor | None, *, dropout_p: float, scale: float | None
                        ) -> tuple[Tensor, Tensor]:
-    """The fused kernel's output and, beside it, the weights by a forward-only softmax.
+    """The fused kernel's output and, beside it, the weights by a separate softmax.
 
     The two are separate functions of the same inputs, so autograd adds their gradients: a
     loss on the output alone never runs the weights' backward (the explicit path's ``(N, N)``

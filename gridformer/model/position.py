@@ -129,12 +129,20 @@ def _patch_steps(offsets: Tensor, patch_size: Sequence[int]) -> Tensor:
     return steps
 
 
-def _columns(steps: Tensor, max_offset: int) -> Tensor:
-    """Column of each ``(..., ndim)`` patch offset in the ``(2M+1)^ndim`` table (clipped)."""
+def _columns(steps: Tensor, reach: int | Sequence[int]) -> Tensor:
+    """Column of each ``(..., ndim)`` patch offset in a table of ``prod(2 R_a + 1)`` offsets.
+
+    Offsets are clipped to ``[-R_a, R_a]`` on axis ``a``; ``reach`` is one ``R`` for every axis
+    (``max_offset``: the learned ``(2M+1)^ndim`` table) or one per axis; the last axis is
+    fastest.
+    """
     ndim = steps.shape[-1]
-    steps = steps.clamp(-max_offset, max_offset) + max_offset
-    width = 2 * max_offset + 1
-    strides = width ** torch.arange(ndim - 1, -1, -1)  # (ndim,)
+    reach_t = torch.as_tensor(reach, dtype=torch.int64).expand(ndim)  # (ndim,)
+    steps = torch.maximum(torch.minimum(steps, reach_t), -reach_t) + reach_t
+    widths = 2 * reach_t + 1  # (ndim,)
+    strides = torch.ones(ndim, dtype=torch.int64)
+    for axis in range(ndim - 2, -1, -1):
+        strides[axis] = strides[axis + 1] * widths[axis + 1]
     return (steps * strides).sum(-1)
 
 
@@ -151,16 +159,17 @@ def unclipped_relative_index(offsets: Tensor, patch_size: Sequence[int], max_off
     Returns
     -------
     index
-        ``(N, N)`` int64 into a ``(2R+1)^ndim`` table of every offset, R the largest
-        ``|offset|`` in patches on any axis.
+        ``(N, N)`` int64 into a table of every offset present: ``K' = prod_a (2 R_a + 1)``
+        columns, ``R_a`` the largest ``|offset|`` in patches (frames) on axis ``a``.
     fold
-        ``(K',)`` int64, ``K' = (2R+1)^ndim``: each such offset's column of the clipped table.
+        ``(K',)`` int64: each such offset's column of the clipped ``(2M+1)^ndim`` table.
     """
     steps = _patch_steps(offsets, patch_size)  # (N, N, ndim)
     ndim = steps.shape[-1]
-    reach = int(steps.abs().max()) if steps.numel() else 0
-    axis = torch.arange(-reach, reach + 1)
-    every = torch.stack(torch.meshgrid(*[axis] * ndim, indexing="ij"), -1)  # (2R+1, ..., ndim)
+    reach = steps.reshape(-1, ndim).abs().amax(0) if steps.numel() else torch.zeros(
+        ndim, dtype=torch.int64)  # (ndim,)
+    axes = [torch.arange(-int(r), int(r) + 1) for r in reach]
+    every = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)  # (2R_0+1, ..., ndim)
     return _columns(steps, reach), _columns(every.reshape(-1, ndim), max_offset)
 
 

@@ -132,7 +132,7 @@ def test_explicit_path_for_each_bias_batch_shape(qkv, batch, bias_batch):
 @pytest.mark.parametrize("loss_on", ["out", "weights", "both"])
 def test_fused_output_beside_weights_has_the_explicit_gradients(qkv, content, use_bias,
                                                                  use_mask, loss_on):
-    """The GPU's ``return_weights`` path (fused output, forward-only softmax beside it) gives
+    """The GPU's ``return_weights`` path (fused output, separate softmax beside it) gives
     the explicit path's output, weights and gradients, whichever of the two a loss reads."""
     q, k, v, bias, mask = (t.double() if t.is_floating_point() else t for t in qkv)
     g = torch.Generator().manual_seed(1)

@@ -8,6 +8,7 @@ which no CPU test saw because the CPU's autocast keeps the softmax in bf16.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 
 import pytest
 import torch
@@ -46,10 +47,14 @@ def test_autocast_training_step_on_cuda(kernel, maps):
 
 
 @pytest.mark.parametrize("position", ["relative", "none"])
-def test_maps_on_cuda_leave_the_training_gradient_unchanged(position):
+def test_maps_on_cuda_leave_the_training_gradient_unchanged(position, monkeypatch):
     """On CUDA ``return_attention`` takes the output from the fused kernel and the weights
-    from a forward-only softmax beside it: a loss on the prediction gets the gradients of the
-    step without maps, and the maps are the explicit softmax's (rows of a softmax)."""
+    from a separate softmax beside it (once per layer): a loss on the prediction gets the
+    gradients of the step without maps, and the maps are the explicit softmax's."""
+    attention_module = importlib.import_module("gridformer.model.attention")
+    real, calls = attention_module._fused_and_weights, []
+    monkeypatch.setattr(attention_module, "_fused_and_weights",
+                        lambda *a, **kw: calls.append(1) or real(*a, **kw))
     layout = TokenLayout.for_grid((16, 16), patch_size=2, periodic=True)
     config = dataclasses.replace(TINY, in_features=3, out_features=3, position=position,
                                  attention_kernel="dense")
@@ -62,6 +67,7 @@ def test_maps_on_cuda_leave_the_training_gradient_unchanged(position):
         out.prediction.pow(2).mean().backward()
         grads.append({name: p.grad.clone() for name, p in model.named_parameters()
                       if p.grad is not None})
+        assert len(calls) == (config.depth if maps else 0)  # the fused-beside path, per layer
     assert grads[0].keys() == grads[1].keys()
     for name, grad in grads[0].items():
         torch.testing.assert_close(grads[1][name], grad, atol=1e-6, rtol=1e-5, msg=name)

@@ -66,26 +66,46 @@ def test_frame_embedding_is_the_sine_cosine_of_the_frame_index():
     assert not torch.equal(code[1], code[2])
 
 
-@pytest.mark.parametrize(("grid", "patch", "periodic", "max_offset"),
-                         [((8, 12), 2, False, 2), ((10, 10), 1, True, 3), ((6, 6), 1, False, 8)])
-def test_unclipped_gather_is_the_clipped_bias_with_the_same_gradient(grid, patch, periodic,
-                                                                     max_offset):
-    """``table[:, fold][:, unclipped index]`` is ``table[:, relative_index]``, value and table
-    gradient, whether offsets reach past ``max_offset`` (clipped) or not (last case)."""
-    from gridformer.model.position import unclipped_relative_index
-    from gridformer.tokenize import TokenLayout
+def _layout(kind: str):
+    """Layouts for the unclipped index: 2-D (patches per axis, periodic or not) and space-time."""
+    import numpy as np
+    import xarray as xr
 
-    layout = TokenLayout.for_grid(grid, patch_size=patch, periodic=periodic)
-    offsets = torch.as_tensor(layout.offsets())
-    index = relative_index(offsets, (patch, patch), max_offset)
-    wide, fold = unclipped_relative_index(offsets, (patch, patch), max_offset)
-    side = math.isqrt(len(fold))  # 2R + 1, R the largest offset in patches on an axis
-    reach = int(offsets.abs().max()) // patch
-    assert side * side == len(fold)
-    assert side == 2 * reach + 1
+    from gridformer.tokenize import PatchTokenizer, TokenLayout
+
+    if kind.startswith("2d"):
+        grid, patch, periodic = {"2d-patch2": ((8, 12), 2, False),
+                                 "2d-periodic": ((10, 10), 1, True),
+                                 "2d-patch3x2": ((9, 14), (3, 2), (False, True))}[kind]
+        return TokenLayout.for_grid(grid, patch_size=patch, periodic=periodic)
+    field = xr.DataArray(np.zeros((7, 12, 12), dtype="float32"), dims=("time", "y", "x"))
+    time_patch, patch = {"3d-frames": (1, (2, 3)), "3d-time-patch2": (2, 2)}[kind]
+    return PatchTokenizer(patch_size=patch, time_patch=time_patch).encode(field)[1]
+
+
+@pytest.mark.parametrize(("kind", "max_offset"),
+                         [("2d-patch2", 2), ("2d-periodic", 3), ("2d-periodic", 8),
+                          ("2d-patch3x2", 1), ("3d-frames", 1), ("3d-time-patch2", 2)])
+def test_unclipped_gather_is_the_clipped_bias_with_the_same_gradient(kind, max_offset):
+    """``table[:, fold][:, unclipped index]`` is ``table[:, relative_index]``, value and table
+    gradient, whether offsets reach past ``max_offset`` (clipped) or not (``2d-periodic`` at
+    8), in 2-D with patches per axis and in space-time (frames first); the unclipped table
+    has one column per offset present, ``prod_a (2 R_a + 1)``."""
+    from gridformer.model.position import _patch_steps, unclipped_relative_index
+
+    layout = _layout(kind)
+    offsets = torch.as_tensor(layout.offsets())  # (N, N, ndim)
+    ndim = offsets.shape[-1]
+    patch = tuple(layout.patch_size)
+    index = relative_index(offsets, patch, max_offset)
+    wide, fold = unclipped_relative_index(offsets, patch, max_offset)
+    reach = _patch_steps(offsets, patch).reshape(-1, ndim).abs().amax(0)  # (ndim,)
+    assert len(fold) == math.prod(2 * int(r) + 1 for r in reach)
     assert torch.equal(fold[wide], index)  # every pair lands on its clipped column
+    assert len(torch.unique(wide)) == len(torch.unique(_patch_steps(offsets, patch).reshape(
+        -1, ndim), dim=0))  # one column per distinct offset
     torch.manual_seed(0)
-    bias = RelativePositionBias(heads=3, ndim=2, max_offset=max_offset).double()
+    bias = RelativePositionBias(heads=3, ndim=ndim, max_offset=max_offset).double()
     with torch.no_grad():
         bias.table.normal_()
     no_bias = bias.table.shape[1]
