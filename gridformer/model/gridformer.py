@@ -103,7 +103,8 @@ class GridFormerOutput:
 class _Geometry:
     """Layout-dependent, parameter-free tensors, cached per (layout, device)."""
 
-    rel_index: Tensor | None  # (N', N') int64, value K = no bias (class token pairs)
+    # (N', N') int64, value K = no bias (class token pairs); None where bias_index serves alone
+    rel_index: Tensor | None
     distances: Tensor | None  # (N', N') float32, 0 on class token pairs
     key_mask: Tensor | None  # (B', N) bool, None when every token is valid
     fixed_position: Tensor | None  # (N, C) float32: sincos table and / or frame code
@@ -387,6 +388,8 @@ class GridFormer(nn.Module):
             bias_index = nn.functional.pad(wide, (n_cls, 0, n_cls, 0), value=len(fold))
             bias_index = bias_index.to(device)  # (N', N'), value K' = no bias
             bias_fold = nn.functional.pad(fold, (0, 1), value=no_bias).to(device)  # (K' + 1,)
+            if not (cfg.relative_content or cfg.relative_key_content):
+                rel_index = None  # only the bias used it: bias_fold[bias_index] is the same
         table_index = None
         if dense and self.relative is not None and torch.device(device).type == "cpu":
             columns = bias_geometry(layout, max_offset=cfg.max_relative_offset,

@@ -337,15 +337,39 @@ def test_unclipped_relative_gather_gives_the_same_bias_and_gradient(monkeypatch,
         model._geometry_cache.clear()
         geo = model._geometry(layout, torch.device("cpu"))
         assert (geo.bias_fold is not None) == spread
+        assert (geo.rel_index is None) == spread  # derivable: bias_fold[bias_index]
+        pair_columns = geo.bias_fold[geo.bias_index] if spread else geo.rel_index  # (N', N')
         model.relative.table.grad = None
         bias = model._position_bias(geo)  # (1, H, N', N')
         (bias * torch.arange(bias.numel()).view_as(bias).sin()).sum().backward()
         with torch.no_grad():
             out = model(tokens, layout).prediction
-        results.append((bias.detach(), model.relative.table.grad.clone(), out))
+        results.append((bias.detach(), model.relative.table.grad.clone(), out, pair_columns))
+    assert torch.equal(results[1][3], results[0][3])  # each pair's clipped table column
     assert torch.equal(results[1][0], results[0][0])
     if pool:
         assert torch.all(results[1][0][..., 0, :] == 0)
         assert torch.all(results[1][0][..., 0] == 0)
     torch.testing.assert_close(results[1][1], results[0][1], atol=1e-5, rtol=1e-6)
     torch.testing.assert_close(results[1][2], results[0][2], atol=0, rtol=0)
+
+
+def test_unclipped_gather_keeps_the_pair_index_for_relative_content(monkeypatch):
+    """The relative content terms gather with the clipped pair index: off the CPU it is kept
+    beside the unclipped one, and the forward is the same either way."""
+    cfg = dataclasses.replace(TINY, in_features=4, position="relative", max_relative_offset=2,
+                              attention_kernel="dense", relative_content=True,
+                              relative_key_content=True)
+    model = GridFormer(cfg)
+    layout = TokenLayout.for_grid((6, 8), patch_size=1, periodic=False)
+    tokens = torch.randn(2, layout.n_tokens, 4)
+    outs = []
+    for spread in (False, True):
+        monkeypatch.setattr(gridformer_module, "_spread_relative_gather", lambda d, s=spread: s)
+        model._geometry_cache.clear()
+        geo = model._geometry(layout, torch.device("cpu"))
+        assert geo.rel_index is not None
+        assert (geo.bias_fold is not None) == spread
+        with torch.no_grad():
+            outs.append(model(tokens, layout).prediction)
+    torch.testing.assert_close(outs[1], outs[0], atol=0, rtol=0)
