@@ -318,12 +318,17 @@ def test_field_prediction_decodes_back_onto_the_grid():
     assert bool(np.isfinite(grid).all())
 
 
-@pytest.mark.parametrize("pool", [None, "cls"])
-def test_unclipped_relative_gather_gives_the_same_bias_and_gradient(monkeypatch, pool):
+@pytest.mark.parametrize(("pool", "content_terms"), [(None, False), ("cls", False),
+                                                     (None, True)])
+def test_unclipped_relative_gather_gives_the_same_bias_and_gradient(monkeypatch, pool,
+                                                                    content_terms):
     """Off the CPU the dense relative bias is gathered through every unclipped offset first
     (fewer atomic adds on one table entry); switched on here, it is the same bias, gradient
-    and forward, with a class token's row and column still bias-free."""
+    and forward, with a class token's row and column still bias-free. The clipped pair index
+    is kept beside it only for the relative content terms that gather with it."""
     extra = {"head": "index", "pool": "cls", "out_features": 2} if pool else {}
+    if content_terms:
+        extra.update(relative_content=True, relative_key_content=True)
     cfg = dataclasses.replace(TINY, in_features=4, position="relative", max_relative_offset=2,
                               attention_kernel="dense", **extra)
     model = GridFormer(cfg)
@@ -337,7 +342,8 @@ def test_unclipped_relative_gather_gives_the_same_bias_and_gradient(monkeypatch,
         model._geometry_cache.clear()
         geo = model._geometry(layout, torch.device("cpu"))
         assert (geo.bias_fold is not None) == spread
-        assert (geo.rel_index is None) == spread  # derivable: bias_fold[bias_index]
+        assert (geo.rel_index is None) == (spread and not content_terms)
+        # each pair's clipped table column; derivable as bias_fold[bias_index] when spread
         pair_columns = geo.bias_fold[geo.bias_index] if spread else geo.rel_index  # (N', N')
         model.relative.table.grad = None
         bias = model._position_bias(geo)  # (1, H, N', N')
@@ -345,31 +351,10 @@ def test_unclipped_relative_gather_gives_the_same_bias_and_gradient(monkeypatch,
         with torch.no_grad():
             out = model(tokens, layout).prediction
         results.append((bias.detach(), model.relative.table.grad.clone(), out, pair_columns))
-    assert torch.equal(results[1][3], results[0][3])  # each pair's clipped table column
+    assert torch.equal(results[1][3], results[0][3])
     assert torch.equal(results[1][0], results[0][0])
     if pool:
         assert torch.all(results[1][0][..., 0, :] == 0)
         assert torch.all(results[1][0][..., 0] == 0)
     torch.testing.assert_close(results[1][1], results[0][1], atol=1e-5, rtol=1e-6)
     torch.testing.assert_close(results[1][2], results[0][2], atol=0, rtol=0)
-
-
-def test_unclipped_gather_keeps_the_pair_index_for_relative_content(monkeypatch):
-    """The relative content terms gather with the clipped pair index: off the CPU it is kept
-    beside the unclipped one, and the forward is the same either way."""
-    cfg = dataclasses.replace(TINY, in_features=4, position="relative", max_relative_offset=2,
-                              attention_kernel="dense", relative_content=True,
-                              relative_key_content=True)
-    model = GridFormer(cfg)
-    layout = TokenLayout.for_grid((6, 8), patch_size=1, periodic=False)
-    tokens = torch.randn(2, layout.n_tokens, 4)
-    outs = []
-    for spread in (False, True):
-        monkeypatch.setattr(gridformer_module, "_spread_relative_gather", lambda d, s=spread: s)
-        model._geometry_cache.clear()
-        geo = model._geometry(layout, torch.device("cpu"))
-        assert geo.rel_index is not None
-        assert (geo.bias_fold is not None) == spread
-        with torch.no_grad():
-            outs.append(model(tokens, layout).prediction)
-    torch.testing.assert_close(outs[1], outs[0], atol=0, rtol=0)
