@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import json
 import statistics
 import sys
 import time
@@ -53,8 +52,13 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import benchmarks._uninstalled  # noqa: F401 - gridformer from this checkout if not installed
+from benchmarks._common import write_json
 from gridformer.model.flex import _compiled as compiled_flex
-from gridformer.model.position import relative_index, unclipped_relative_index
+from gridformer.model.position import (
+    gather_relative_bias,
+    relative_index,
+    unclipped_relative_index,
+)
 from gridformer.tokenize import TokenLayout
 
 Inputs = dict[str, torch.Tensor]
@@ -89,11 +93,11 @@ def make_inputs(batch: int, heads: int, side: int, head_dim: int, device: str,
 
 
 def _bias(inp: Inputs, dtype: torch.dtype) -> torch.Tensor:
-    """The bias as ``RelativePositionBias`` gathers it: ``index_select``, whose backward is an
-    ``index_add_`` (atomic adds on CUDA; offsets clipped at ``max_offset`` crowd the edge
-    entries: at 32 x 32 tokens and ``max_offset=8`` a corner entry takes ~8 % of the pairs)."""
-    table, index = inp["table"], inp["index"]
-    bias = table.index_select(1, index.reshape(-1)).view(len(table), *index.shape)  # (H, N, N)
+    """The bias gathered from the clipped table (``gather_relative_bias``): an
+    ``index_select``, whose backward is an ``index_add_`` (atomic adds on CUDA; offsets clipped
+    at ``max_offset`` crowd the edge entries: at 32 x 32 tokens and ``max_offset=8`` a corner
+    entry takes ~8 % of the pairs)."""
+    bias = gather_relative_bias(inp["table"], inp["index"])  # (H, N, N)
     return bias.to(dtype).unsqueeze(0)  # (1, H, N, N)
 
 
@@ -127,9 +131,7 @@ def _unclipped_bias(inp: Inputs, dtype: torch.dtype) -> torch.Tensor:
     values over ``K'`` entries (33^2 = 1,089 on the periodic 32 x 32 grid, at most N = 1,024
     pairs each, not 82,944 on a clipped corner), and a small second one folds ``K'`` into
     ``K``."""
-    wide = inp["table"].index_select(1, inp["fold"])  # (H, K')
-    index = inp["unclipped_index"]
-    bias = wide.index_select(1, index.reshape(-1)).view(len(wide), *index.shape)  # (H, N, N)
+    bias = gather_relative_bias(inp["table"], inp["unclipped_index"], inp["fold"])  # (H, N, N)
     return bias.to(dtype).unsqueeze(0)  # (1, H, N, N)
 
 
@@ -162,9 +164,10 @@ def flex_table(inp: Inputs) -> torch.Tensor:
 
 def explicit_bias(inp: Inputs) -> torch.Tensor:
     """The ``return_attention`` path before: the explicit softmax, forward and backward."""
-    weights = attention_module._softmax_weights(inp["q"], inp["k"], inp["v"],
-                                                _bias(inp, inp["q"].dtype), None, scale=None)
-    return weights.to(inp["v"].dtype) @ inp["v"]  # (B, H, N, hd)
+    out, _weights = attention_module._explicit(inp["q"], inp["k"], inp["v"],
+                                               _bias(inp, inp["q"].dtype), None, dropout_p=0.0,
+                                               scale=None)
+    return out  # (B, H, N, hd)
 
 
 def fused_beside_weights(inp: Inputs) -> torch.Tensor:
@@ -281,12 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no CUDA device here; --device cpu checks the plumbing", file=sys.stderr)
         return 2
     small = {} if args.device == "cuda" else {"batch": 2, "side": 8}
-    text = json.dumps(probe(args.device, args.repeats, **small), indent=2)
-    if args.json == "-":
-        print(text)
-    else:
-        with open(args.json, "w") as file:
-            file.write(text + "\n")
+    write_json(probe(args.device, args.repeats, **small), args.json)  # atomic; "-": stdout
     return 0
 
 

@@ -19,7 +19,8 @@ slower than the same code in the run before it), and the settings run in ``--rou
 (each round all four in turn), so drift shows as a difference between rounds.
 
 Run: ``python benchmarks/gpu_training_ab.py [--device cuda|cpu] [--json PATH]`` (``cpu``: a
-quick check of the plumbing; the gather switch changes nothing there).
+quick check of the plumbing; neither switch changes anything there, the CPU takes neither
+path).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import benchmarks._uninstalled  # noqa: F401 - gridformer from this checkout if not installed
+from benchmarks._common import write_json
 from benchmarks.bench_training import _pair_rows
 
 attention_module = importlib.import_module("gridformer.model.attention")
@@ -77,8 +78,7 @@ def run(device: str = "cuda", repeats: int = 5, rounds: int = 1,
                 {key: r.get(key) for key in ("case", "gridformer", "peer_value", "ratio",
                                              "target", "met", "achieved_TFLOP_per_s",
                                              "gridformer_stats", "peer_stats")} for r in rows])
-            if json_path is not None:
-                Path(json_path).write_text(json.dumps(out, indent=2) + "\n")
+            write_json(out, json_path)  # atomic, after each setting
             print(round_, name, [(r["case"][:50], round(r["gridformer"], 2),
                                   round(r["ratio"], 3)) for r in rows], file=sys.stderr,
                   flush=True)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     path = None if args.json == "-" else args.json
     result = run(args.device, args.repeats, args.rounds, path)
     if path is None:
-        print(json.dumps(result, indent=2))
+        write_json(result, "-")
     return 0
 
 

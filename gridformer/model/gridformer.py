@@ -375,21 +375,23 @@ class GridFormer(nn.Module):
                 f"{cfg.ndim}; build the model with ndim={len(grid)}"
             )
             raise ValueError(msg)
+        bias_index = bias_fold = None
         if dense and relative:
             offsets = torch.as_tensor(layout.offsets())  # (N, N, ndim)
-            index = relative_index(offsets, tuple(layout.patch_size), cfg.max_relative_offset)
-            no_bias = (2 * cfg.max_relative_offset + 1) ** cfg.ndim  # K: the zero column
-            rel_index = nn.functional.pad(index, (n_cls, 0, n_cls, 0), value=no_bias)
-            rel_index = rel_index.to(device)  # (N', N')
-        bias_index = bias_fold = None
-        if dense and self.relative is not None and _spread_relative_gather(device):
-            wide, fold = unclipped_relative_index(offsets, tuple(layout.patch_size),
-                                                  cfg.max_relative_offset)
-            bias_index = nn.functional.pad(wide, (n_cls, 0, n_cls, 0), value=len(fold))
-            bias_index = bias_index.to(device)  # (N', N'), value K' = no bias
-            bias_fold = nn.functional.pad(fold, (0, 1), value=no_bias).to(device)  # (K' + 1,)
-            if not (cfg.relative_content or cfg.relative_key_content):
-                rel_index = None  # only the bias used it: bias_fold[bias_index] is the same
+            patch, M = tuple(layout.patch_size), cfg.max_relative_offset
+            no_bias = (2 * M + 1) ** cfg.ndim  # K: the zero column
+            content_terms = cfg.relative_content or cfg.relative_key_content
+            if self.relative is not None and _spread_relative_gather(device):
+                wide, fold = unclipped_relative_index(offsets, patch, M)
+                bias_index = nn.functional.pad(wide, (n_cls, 0, n_cls, 0), value=len(fold))
+                bias_index = bias_index.to(device)  # (N', N'), value K' = no bias
+                bias_fold = nn.functional.pad(fold, (0, 1), value=no_bias).to(device)  # (K'+1,)
+                # the clipped pair index only for the content terms that gather with it
+                rel_index = bias_fold[bias_index] if content_terms else None  # (N', N')
+            else:
+                index = relative_index(offsets, patch, M)
+                rel_index = nn.functional.pad(index, (n_cls, 0, n_cls, 0), value=no_bias)
+                rel_index = rel_index.to(device)  # (N', N')
         table_index = None
         if dense and self.relative is not None and torch.device(device).type == "cpu":
             columns = bias_geometry(layout, max_offset=cfg.max_relative_offset,

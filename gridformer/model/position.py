@@ -22,6 +22,7 @@ __all__ = [
     "DistanceBias",
     "RelativePositionBias",
     "frame_embedding",
+    "gather_relative_bias",
     "relative_index",
     "resample_absolute",
     "sincos_embedding",
@@ -197,16 +198,22 @@ class RelativePositionBias(nn.Module):
         return column
 
     def forward(self, index: Tensor, fold: Tensor | None = None) -> Tensor:
-        """``index`` (N, N) from :func:`relative_index` (value ``K`` = no bias) -> (H, N, N).
+        """``index`` (N, N) -> (H, N, N); see :func:`gather_relative_bias`."""
+        return gather_relative_bias(self.table, index, fold)
 
-        With ``fold`` (``(K' + 1,)``, value ``K`` = no bias), ``index`` is the unclipped one of
-        :func:`unclipped_relative_index` (value ``K'`` = no bias): the same bias, a gradient
-        spread over every unclipped offset first.
-        """
-        table = F.pad(self.table, (0, 1))  # (H, K + 1): last column is the zero "no bias" slot
-        if fold is not None:
-            table = table.index_select(1, fold)  # (H, K' + 1)
-        return table.index_select(1, index.reshape(-1)).view(len(table), *index.shape)  # (H, N, N)
+
+def gather_relative_bias(table: Tensor, index: Tensor, fold: Tensor | None = None) -> Tensor:
+    """The bias ``(H, N, N)`` of a learned ``(H, K)`` relative table at every pair.
+
+    ``index`` (N, N) from :func:`relative_index`, value ``K`` = no bias (a zero column is
+    appended). With ``fold`` (``(K',)``, or ``(K' + 1,)`` whose last value is ``K``), ``index``
+    is the unclipped one of :func:`unclipped_relative_index` (value ``K'`` = no bias): the
+    same bias, its gradient spread over every unclipped offset first.
+    """
+    padded = F.pad(table, (0, 1))  # (H, K + 1): last column is the zero "no bias" slot
+    if fold is not None:
+        padded = padded.index_select(1, fold)  # (H, K' [+ 1])
+    return padded.index_select(1, index.reshape(-1)).view(len(padded), *index.shape)
 
 
 class DistanceBias(nn.Module):
